@@ -1,0 +1,234 @@
+package sandagent
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sandagent/sandagent/driver"
+)
+
+// MaxOutput is how many bytes of each of stdout and stderr a Result keeps.
+// Output past it still reaches Cmd.Stdout and Cmd.Stderr; the Result keeps
+// the first MaxOutput bytes and sets StdoutTruncated or StderrTruncated.
+const MaxOutput = 8 << 20
+
+// Cmd describes a command to run in a sandbox. Set exactly one of Args and
+// Shell.
+type Cmd struct {
+	// Args is the program and its arguments, run without a shell: no
+	// quoting, globbing or expansion happens. The program is looked up in
+	// the sandbox's PATH.
+	Args []string
+	// Shell is a command line for the sandbox's shell (sh -c on Unix-like
+	// sandboxes). Never build it by gluing untrusted strings: use Args.
+	Shell string
+	// Dir is the working directory. Relative paths resolve against
+	// Handle.Workdir; empty means Workdir.
+	Dir string
+	// Env adds to (and overrides) the sandbox's environment.
+	Env map[string]string
+	// Stdin, when set, is copied to the process's standard input until it
+	// returns EOF. A provider that cannot forward stdin fails with
+	// ErrUnsupported rather than drop it.
+	Stdin io.Reader
+	// Stdout and Stderr, when set, receive the output while the command
+	// runs. If both are the same writer, at most one goroutine at a time
+	// calls Write.
+	Stdout io.Writer
+	Stderr io.Writer
+	// Timeout, when positive, kills the command after that long; Exec then
+	// returns an error matching ErrTimeout.
+	Timeout time.Duration
+}
+
+// String returns the command as a readable line, for logs.
+func (c *Cmd) String() string {
+	if c.Shell != "" {
+		return c.Shell
+	}
+	return strings.Join(c.Args, " ")
+}
+
+func (c *Cmd) validate() error {
+	invalid := func(format string, args ...any) error {
+		return &Error{Op: "exec", Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case c == nil:
+		return invalid("nil Cmd")
+	case len(c.Args) == 0 && c.Shell == "":
+		return invalid("Cmd needs Args or Shell")
+	case len(c.Args) > 0 && c.Shell != "":
+		return invalid("Cmd sets both Args and Shell; set one")
+	case len(c.Args) > 0 && c.Args[0] == "":
+		return invalid("Cmd.Args[0] (the program) is empty")
+	case c.Timeout < 0:
+		return invalid("negative Cmd.Timeout %s", c.Timeout)
+	case strings.ContainsRune(c.Shell, 0) || strings.ContainsRune(c.Dir, 0):
+		return invalid("Cmd contains a NUL byte")
+	}
+	for i, a := range c.Args {
+		if strings.ContainsRune(a, 0) {
+			return invalid("Cmd.Args[%d] contains a NUL byte", i)
+		}
+	}
+	for k, v := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || !utf8.ValidString(k) {
+			return invalid("Cmd.Env has an invalid name %q", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return invalid("Cmd.Env[%q] contains a NUL byte", k)
+		}
+	}
+	return nil
+}
+
+// Result is the outcome of a command that ran to completion.
+type Result struct {
+	ExitCode        int           // the exit status; -1 if the process was killed by a signal
+	Stdout          []byte        // the first MaxOutput bytes of standard output
+	Stderr          []byte        // the first MaxOutput bytes of standard error
+	StdoutTruncated bool          // stdout was longer than MaxOutput
+	StderrTruncated bool          // stderr was longer than MaxOutput
+	Duration        time.Duration // from start to exit
+}
+
+// ExitError is returned, with the Result, by Exec and Process.Wait when a
+// command exits with a non-zero status.
+type ExitError struct {
+	*Result
+}
+
+// Error implements the error interface.
+func (e *ExitError) Error() string {
+	if e.ExitCode < 0 {
+		return "command killed by a signal"
+	}
+	return fmt.Sprintf("exit status %d", e.ExitCode)
+}
+
+// Process is a command started with Handle.Start. Its methods are safe for
+// concurrent use.
+type Process struct {
+	h       *Handle
+	p       driver.Process
+	cmd     string
+	started time.Time
+	cancel  context.CancelFunc
+	tctx    context.Context // expires at Cmd.Timeout
+	ctx     context.Context // the caller's
+	stdout  *capture
+	stderr  *capture
+
+	done chan struct{}
+	res  *Result
+	err  error
+}
+
+// PID returns the process id inside the sandbox, or 0 if the provider has none.
+func (p *Process) PID() int { return p.p.PID() }
+
+// Done is closed when the process has ended and its output is delivered.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Wait waits for the process to end and returns its Result. A non-zero exit
+// is an *ExitError (returned with the Result); a Cmd.Timeout that expired is
+// an error matching ErrTimeout; a cancelled ctx is its ctx.Err().
+func (p *Process) Wait() (*Result, error) {
+	<-p.done
+	return p.res, p.err
+}
+
+// Signal sends sig (os.Interrupt, os.Kill, syscall.SIGTERM, ...) to the
+// process. It fails with ErrUnsupported where the provider cannot signal.
+func (p *Process) Signal(ctx context.Context, sig os.Signal) error {
+	s, ok := p.p.(driver.Signaler)
+	if !ok {
+		return wrapErr(p.h.provider, "signal", Errorf(ErrUnsupported, "%s cannot signal processes", p.h.provider))
+	}
+	return p.h.do(ctx, "signal", func() error { return s.Signal(ctx, sig) })
+}
+
+func (p *Process) wait() {
+	defer close(p.done)
+	defer p.cancel()
+	code, err := p.p.Wait()
+	p.res = &Result{
+		ExitCode:        code,
+		Stdout:          p.stdout.buf,
+		Stderr:          p.stderr.buf,
+		StdoutTruncated: p.stdout.truncated,
+		StderrTruncated: p.stderr.truncated,
+		Duration:        time.Since(p.started),
+	}
+	switch {
+	case p.ctx.Err() != nil:
+		p.res.ExitCode = -1
+		p.err = p.ctx.Err()
+	case p.tctx.Err() != nil:
+		p.res.ExitCode = -1
+		p.err = &Error{Provider: p.h.provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out: %s", p.cmd)}
+	case err != nil:
+		p.err = wrapErr(p.h.provider, "exec", err)
+	case code != 0:
+		p.err = &ExitError{Result: p.res}
+	case p.stdout.err != nil || p.stderr.err != nil:
+		p.err = &Error{Provider: p.h.provider, Op: "exec", Message: "writing the command's output failed", Err: cmp.Or(p.stdout.err, p.stderr.err)}
+	}
+}
+
+// capture tees a stream to the caller's writer and keeps its first
+// MaxOutput bytes. After the caller's writer fails it is skipped, so the
+// command is never blocked on it, and Wait reports the failure.
+type capture struct {
+	w         io.Writer
+	mu        *sync.Mutex // shared when Stdout and Stderr are the same writer
+	buf       []byte
+	truncated bool
+	err       error // the caller's writer's first error
+}
+
+func (c *capture) Write(b []byte) (int, error) {
+	if room := MaxOutput - len(c.buf); room > 0 {
+		n := min(room, len(b))
+		c.buf = append(c.buf, b[:n]...)
+		c.truncated = c.truncated || n < len(b)
+	} else if len(b) > 0 {
+		c.truncated = true
+	}
+	if c.w != nil {
+		if c.mu != nil {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+		}
+		if _, err := c.w.Write(b); err != nil {
+			c.w, c.err = nil, err
+		}
+	}
+	return len(b), nil
+}
+
+func newCaptures(stdout, stderr io.Writer) (*capture, *capture) {
+	o, e := &capture{w: stdout}, &capture{w: stderr}
+	if stdout != nil && sameWriter(stdout, stderr) {
+		mu := new(sync.Mutex)
+		o.mu, e.mu = mu, mu
+	}
+	return o, e
+}
+
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil { // incomparable dynamic types
+			same = false
+		}
+	}()
+	return a == b
+}

@@ -1,0 +1,427 @@
+package sandagent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sandagent/sandagent/driver"
+)
+
+// Handle is an attached sandbox. It runs commands and moves files the same
+// way on every provider. A Handle is safe for concurrent use.
+//
+// Close detaches and leaves the sandbox running; Destroy deletes it. After
+// either, every method but Close and Destroy fails with ErrClosed.
+type Handle struct {
+	drv       driver.Handle
+	provider  string
+	id        string
+	name      string
+	workdir   string
+	volumes   []Volume
+	outcome   Outcome
+	log       *slog.Logger
+	closed    atomic.Bool
+	destroyed atomic.Bool
+}
+
+// Volume is persistent storage mounted into a sandbox.
+type Volume struct {
+	Name      string // the provider's volume name (for local: the host directory)
+	MountPath string // where the sandbox sees it
+}
+
+// Attachment is what a provider knows about a sandbox it attached, for
+// NewHandle.
+type Attachment struct {
+	Provider string       // the provider's name, as Handle.Provider reports it
+	ID       string       // the provider's sandbox id
+	Name     string       // the name it was attached by, if any
+	Workdir  string       // absolute; relative paths resolve against it
+	Volumes  []Volume     // mounted volumes
+	Outcome  Outcome      // how Attach got the sandbox
+	Logger   *slog.Logger // nil: discard
+}
+
+// NewHandle wraps a provider's driver. It is meant for provider packages;
+// callers get Handles from Attach.
+func NewHandle(d driver.Handle, a Attachment) *Handle {
+	logger := a.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handle{
+		drv:      d,
+		provider: a.Provider,
+		id:       a.ID,
+		name:     a.Name,
+		workdir:  a.Workdir,
+		volumes:  append([]Volume(nil), a.Volumes...),
+		outcome:  a.Outcome,
+		log:      logger.With(slog.String("provider", a.Provider), slog.String("sandbox", a.ID)),
+	}
+	h.log.Debug("sandagent attach", slog.String("outcome", a.Outcome.String()), slog.String("name", a.Name))
+	return h
+}
+
+// ID returns the provider's sandbox id: the value to store to reattach later.
+func (h *Handle) ID() string { return h.id }
+
+// Provider returns the provider's name: "local", "e2b", ...
+func (h *Handle) Provider() string { return h.provider }
+
+// Name returns the name the sandbox was attached by, or "".
+func (h *Handle) Name() string { return h.name }
+
+// Workdir returns the sandbox's working directory. Relative paths given to
+// the Handle's methods, and Cmd.Dir, resolve against it.
+func (h *Handle) Workdir() string { return h.workdir }
+
+// Volumes returns the volumes mounted in the sandbox.
+func (h *Handle) Volumes() []Volume { return append([]Volume(nil), h.volumes...) }
+
+// Outcome reports whether Attach created, reused, resumed or started the
+// sandbox.
+func (h *Handle) Outcome() Outcome { return h.outcome }
+
+// Exec runs cmd to completion and returns its Result. A non-zero exit
+// returns the Result and an *ExitError; a Cmd.Timeout that expires kills
+// the command and returns an error matching ErrTimeout; a ctx that ends
+// kills the command and returns ctx.Err().
+func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
+	p, err := h.Start(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Start starts cmd and returns without waiting for it. The process is
+// killed when ctx ends or Cmd.Timeout expires, so pass a long-lived ctx for
+// a background process. Closing the Handle does not stop it.
+func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
+	if err := cmd.validate(); err != nil {
+		return nil, wrapErr(h.provider, "exec", err)
+	}
+	dir := h.workdir
+	if cmd.Dir != "" {
+		d, err := h.resolve("exec", cmd.Dir)
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	var tctx context.Context
+	var cancel context.CancelFunc
+	if cmd.Timeout > 0 {
+		tctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
+	} else {
+		tctx, cancel = context.WithCancel(ctx)
+	}
+	stdout, stderr := newCaptures(cmd.Stdout, cmd.Stderr)
+	dc := &driver.Cmd{
+		Args:    append([]string(nil), cmd.Args...),
+		Shell:   cmd.Shell,
+		Dir:     dir,
+		Env:     cmd.Env,
+		Stdin:   cmd.Stdin,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Timeout: cmd.Timeout,
+	}
+	var dp driver.Process
+	err := h.do(ctx, "exec", func() (err error) {
+		dp, err = h.drv.Start(tctx, dc)
+		return err
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	p := &Process{
+		h: h, p: dp, cmd: cmd.String(), started: time.Now(),
+		cancel: cancel, tctx: tctx, ctx: ctx,
+		stdout: stdout, stderr: stderr,
+		done: make(chan struct{}),
+	}
+	go p.wait()
+	return p, nil
+}
+
+// FileInfo describes a file or directory in a sandbox.
+type FileInfo struct {
+	Name    string      // base name
+	Path    string      // absolute path in the sandbox
+	Size    int64       // bytes, for regular files
+	Mode    fs.FileMode // type bits and permissions
+	ModTime time.Time   // zero when the provider does not report it
+}
+
+// IsDir reports whether the entry is a directory.
+func (fi FileInfo) IsDir() bool { return fi.Mode.IsDir() }
+
+// File is one file for Upload.
+type File struct {
+	Path    string    // relative paths resolve against Workdir
+	Content io.Reader // read to EOF
+}
+
+// ReadFile returns the contents of the file at name. A missing file is an
+// error matching ErrNotFound (and fs.ErrNotExist).
+func (h *Handle) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	r, err := h.NewReader(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, wrapErr(h.provider, "read", err)
+	}
+	return b, nil
+}
+
+// NewReader opens the file at name for streaming reads. The caller must
+// close it.
+func (h *Handle) NewReader(ctx context.Context, name string) (io.ReadCloser, error) {
+	p, err := h.resolve("read", name)
+	if err != nil {
+		return nil, err
+	}
+	var r io.ReadCloser
+	err = h.do(ctx, "read", func() (err error) {
+		r, err = h.drv.Open(ctx, p)
+		return err
+	})
+	return r, err
+}
+
+// WriteFile creates or replaces the file at name with data, creating parent
+// directories.
+func (h *Handle) WriteFile(ctx context.Context, name string, data []byte) error {
+	return h.WriteFrom(ctx, name, bytes.NewReader(data))
+}
+
+// WriteFrom creates or replaces the file at name with everything r yields,
+// streaming it, and creates parent directories.
+func (h *Handle) WriteFrom(ctx context.Context, name string, r io.Reader) error {
+	p, err := h.resolve("write", name)
+	if err != nil {
+		return err
+	}
+	return h.do(ctx, "write", func() error { return h.drv.Write(ctx, p, r) })
+}
+
+// Upload writes many files, in as few round trips as the provider allows.
+func (h *Handle) Upload(ctx context.Context, files ...File) error {
+	df := make([]driver.File, len(files))
+	for i, f := range files {
+		p, err := h.resolve("upload", f.Path)
+		if err != nil {
+			return err
+		}
+		if f.Content == nil {
+			return wrapErr(h.provider, "upload", Errorf(ErrInvalid, "file %q has no Content", f.Path))
+		}
+		df[i] = driver.File{Path: p, Content: f.Content}
+	}
+	return h.do(ctx, "upload", func() error {
+		if u, ok := h.drv.(driver.Uploader); ok {
+			return u.Upload(ctx, df)
+		}
+		for _, f := range df {
+			if err := h.drv.Write(ctx, f.Path, f.Content); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Stat describes the file or directory at name.
+func (h *Handle) Stat(ctx context.Context, name string) (FileInfo, error) {
+	p, err := h.resolve("stat", name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	var fi driver.FileInfo
+	err = h.do(ctx, "stat", func() (err error) {
+		fi, err = h.drv.Stat(ctx, p)
+		return err
+	})
+	return FileInfo(fi), err
+}
+
+// ListDir lists the directory at name.
+func (h *Handle) ListDir(ctx context.Context, name string) ([]FileInfo, error) {
+	p, err := h.resolve("list", name)
+	if err != nil {
+		return nil, err
+	}
+	var dfs []driver.FileInfo
+	err = h.do(ctx, "list", func() (err error) {
+		dfs, err = h.drv.ListDir(ctx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FileInfo, len(dfs))
+	for i, fi := range dfs {
+		out[i] = FileInfo(fi)
+	}
+	return out, nil
+}
+
+// MakeDir creates the directory at name and any missing parents. An
+// existing directory is not an error.
+func (h *Handle) MakeDir(ctx context.Context, name string) error {
+	p, err := h.resolve("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return h.do(ctx, "mkdir", func() error { return h.drv.MakeDir(ctx, p) })
+}
+
+// Remove removes the file or directory tree at name. A missing path is an
+// error matching ErrNotFound.
+func (h *Handle) Remove(ctx context.Context, name string) error {
+	p, err := h.resolve("remove", name)
+	if err != nil {
+		return err
+	}
+	return h.do(ctx, "remove", func() error { return h.drv.Remove(ctx, p) })
+}
+
+// State reports the sandbox's lifecycle state.
+func (h *Handle) State(ctx context.Context) (State, error) {
+	var s string
+	err := h.do(ctx, "state", func() (err error) {
+		s, err = h.drv.State(ctx)
+		return err
+	})
+	return State(s), err
+}
+
+// SetTimeout makes the sandbox live for d from now before the provider
+// stops or pauses it: the keep-alive of a long session.
+func (h *Handle) SetTimeout(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return wrapErr(h.provider, "set-timeout", Errorf(ErrInvalid, "timeout %s is not positive", d))
+	}
+	return h.do(ctx, "set-timeout", func() error {
+		t, ok := h.drv.(driver.TimeoutSetter)
+		if !ok {
+			return h.unsupported("timeouts")
+		}
+		return t.SetTimeout(ctx, d)
+	})
+}
+
+// Pause pauses the sandbox, keeping its memory and files; the next Attach
+// resumes it (Outcome Resumed). The Handle stays open but its commands fail
+// with ErrState until then.
+func (h *Handle) Pause(ctx context.Context) error {
+	return h.do(ctx, "pause", func() error {
+		p, ok := h.drv.(driver.Pauser)
+		if !ok {
+			return h.unsupported("pause")
+		}
+		return p.Pause(ctx)
+	})
+}
+
+// Stop stops the sandbox, keeping its files but not its processes; the next
+// Attach starts it again (Outcome Started).
+func (h *Handle) Stop(ctx context.Context) error {
+	return h.do(ctx, "stop", func() error {
+		s, ok := h.drv.(driver.Stopper)
+		if !ok {
+			return h.unsupported("stop")
+		}
+		return s.Stop(ctx)
+	})
+}
+
+// Close detaches from the sandbox, which keeps running (until its timeout,
+// where the provider has one). Closing twice is not an error.
+func (h *Handle) Close() error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	h.log.Debug("sandagent close")
+	return wrapErr(h.provider, "close", h.drv.Close())
+}
+
+// Destroy deletes the sandbox for good and closes the Handle. Destroying
+// twice is not an error.
+func (h *Handle) Destroy(ctx context.Context) error {
+	if h.destroyed.Load() {
+		return nil
+	}
+	err := h.do(ctx, "destroy", func() error { return h.drv.Destroy(ctx) })
+	if err != nil {
+		return err
+	}
+	h.destroyed.Store(true)
+	if !h.closed.Swap(true) {
+		_ = h.drv.Close()
+	}
+	return nil
+}
+
+// As sets target to a provider-native value, if the provider has one of
+// target's type, and reports whether it did. Each provider documents what
+// it offers.
+func (h *Handle) As(target any) bool {
+	a, ok := h.drv.(driver.Aser)
+	return ok && a.As(target)
+}
+
+// do runs one driver operation: closed and ctx checks, timing, logging and
+// error wrapping, the same for every provider.
+func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
+	if h.closed.Load() {
+		return &Error{Provider: h.provider, Op: op, Kind: ErrClosed}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := wrapErr(h.provider, op, fn())
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []slog.Attr{slog.String("op", op), slog.Duration("took", time.Since(start))}
+		if err != nil {
+			attrs = append(attrs, slog.String("err", err.Error()))
+		}
+		h.log.LogAttrs(ctx, slog.LevelDebug, "sandagent", attrs...)
+	}
+	return err
+}
+
+func (h *Handle) unsupported(what string) error {
+	return Errorf(ErrUnsupported, "%s does not support %s", h.provider, what)
+}
+
+// resolve makes name absolute against the workdir and rejects what no
+// provider accepts.
+func (h *Handle) resolve(op, name string) (string, error) {
+	switch {
+	case name == "":
+		return "", &Error{Provider: h.provider, Op: op, Kind: ErrInvalid, Message: "empty path"}
+	case strings.ContainsRune(name, 0):
+		return "", &Error{Provider: h.provider, Op: op, Kind: ErrInvalid, Message: fmt.Sprintf("path %q contains a NUL byte", name)}
+	}
+	if !path.IsAbs(name) {
+		return path.Join(h.workdir, name), nil
+	}
+	return path.Clean(name), nil
+}

@@ -1,0 +1,314 @@
+//go:build unix
+
+// Package engine runs sandboxes on this machine. A sandbox is a directory
+// (its work tree, which commands see as their working directory) plus the
+// process groups started in it, with a state file that any process on the
+// machine can read and change under a file lock.
+//
+// The local provider is a thin layer over it, and so are the emulators of
+// the remote providers: they keep their own bookkeeping (ids, metadata,
+// wire formats) and run commands and files here, for real.
+//
+// Layout under the root directory:
+//
+//	sandboxes/<id>/meta.json   the Meta, replaced atomically
+//	sandboxes/<id>/lock        flock: shared to start a process, exclusive to change state
+//	sandboxes/<id>/procs/<pid> one file per live process group
+//	sandboxes/<id>/work/       the work tree (Workdir)
+//	names/<name>               the id a name is bound to
+//	names/<name>.lock          flock held while a name is attached
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/keylock"
+)
+
+// The sandbox states the engine knows.
+const (
+	Running = string(sandagent.StateRunning)
+	Paused  = string(sandagent.StatePaused)
+	Stopped = string(sandagent.StateStopped)
+)
+
+// Engine manages the sandboxes under one root directory. Use one Engine per
+// root in a process (Open returns the shared one); Engines in different
+// processes coordinate through file locks.
+type Engine struct {
+	root  string
+	names keylock.Map
+}
+
+var (
+	enginesMu sync.Mutex
+	engines   = map[string]*Engine{}
+)
+
+// Open returns the Engine for root, creating the directory if needed.
+func Open(root string) (*Engine, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if e := engines[abs]; e != nil {
+		return e, nil
+	}
+	for _, d := range []string{"sandboxes", "names"} {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	e := &Engine{root: abs}
+	engines[abs] = e
+	return e, nil
+}
+
+// Root returns the engine's root directory.
+func (e *Engine) Root() string { return e.root }
+
+// Clock is the source of the current time for timeouts.
+type Clock func() time.Time
+
+// Volume is a host directory mounted into a sandbox's work tree.
+type Volume struct {
+	HostDir   string `json:"hostDir"`   // absolute
+	MountPath string `json:"mountPath"` // relative to the work tree, clean, no ".."
+}
+
+// Spec is what Create makes.
+type Spec struct {
+	ID        string            // empty: a new random id
+	Name      string            // informative; names are bound with BindName
+	Env       map[string]string // the sandbox's environment, added to the base one
+	Labels    map[string]string
+	Volumes   []Volume
+	Timeout   time.Duration // 0: never times out
+	AutoPause bool          // on timeout pause instead of stop
+	Isolate   bool          // run processes in their own PID, mount and network namespaces
+}
+
+// Meta is a sandbox's persistent state.
+type Meta struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name,omitempty"`
+	State     string            `json:"state"`
+	CreatedAt time.Time         `json:"createdAt"`
+	EndAt     time.Time         `json:"endAt,omitzero"`
+	Timeout   time.Duration     `json:"timeout,omitempty"`
+	AutoPause bool              `json:"autoPause,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Volumes   []Volume          `json:"volumes,omitempty"`
+	Isolate   bool              `json:"isolate,omitempty"`
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+
+// NewID returns a random id: "sb-" and 20 lowercase letters and digits.
+func NewID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "sb-" + string(b)
+}
+
+// Create makes a new running sandbox.
+func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
+	id := spec.ID
+	if id == "" {
+		id = NewID()
+	}
+	if !idPattern.MatchString(id) {
+		return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want letters, digits, '-' and '_'", id)
+	}
+	if spec.Isolate {
+		if err := isolationSupported(); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Join(e.root, "sandboxes", id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, sandagent.Errorf(sandagent.ErrConflict, "sandbox %s already exists", id)
+		}
+		return nil, err
+	}
+	sb := e.sandbox(id, now)
+	if err := sb.init(spec); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (sb *Sandbox) init(spec Spec) error {
+	for _, d := range []string{sb.work, filepath.Join(sb.dir, "procs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, v := range spec.Volumes {
+		if err := os.MkdirAll(v.HostDir, 0o755); err != nil {
+			return fmt.Errorf("volume %s: %w", v.HostDir, err)
+		}
+		link := filepath.Join(sb.work, v.MountPath)
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(v.HostDir, link); err != nil {
+			return fmt.Errorf("mount volume %s at %s: %w", v.HostDir, v.MountPath, err)
+		}
+	}
+	now := sb.now()
+	m := Meta{
+		ID: sb.id, Name: spec.Name, State: Running, CreatedAt: now,
+		Timeout: spec.Timeout, AutoPause: spec.AutoPause,
+		Env: spec.Env, Labels: spec.Labels, Volumes: spec.Volumes, Isolate: spec.Isolate,
+	}
+	if spec.Timeout > 0 {
+		m.EndAt = now.Add(spec.Timeout)
+	}
+	return sb.writeMeta(m)
+}
+
+// Get returns the sandbox with id. A sandbox that does not exist is
+// ErrNotFound.
+func (e *Engine) Get(id string, now Clock) (*Sandbox, error) {
+	if !idPattern.MatchString(id) {
+		return nil, sandagent.Errorf(sandagent.ErrNotFound, "sandbox %q not found", id)
+	}
+	sb := e.sandbox(id, now)
+	if _, err := sb.readMeta(); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// List returns the metadata of every sandbox.
+func (e *Engine) List(now Clock) ([]Meta, error) {
+	ents, err := os.ReadDir(filepath.Join(e.root, "sandboxes"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Meta
+	for _, ent := range ents {
+		sb, err := e.Get(ent.Name(), now)
+		if err != nil {
+			continue // half-created or half-destroyed
+		}
+		m, err := sb.Meta()
+		if err != nil {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (e *Engine) sandbox(id string, now Clock) *Sandbox {
+	if now == nil {
+		now = time.Now
+	}
+	dir := filepath.Join(e.root, "sandboxes", id)
+	return &Sandbox{e: e, id: id, dir: dir, work: filepath.Join(dir, "work"), now: now}
+}
+
+// LockName locks name for this process and every other, until ctx ends.
+func (e *Engine) LockName(ctx context.Context, name string) (unlock func(), err error) {
+	unlockKey, err := e.names.Lock(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	unlockFile, err := lockFile(ctx, filepath.Join(e.root, "names", name+".lock"), true)
+	if err != nil {
+		unlockKey()
+		return nil, err
+	}
+	return func() { unlockFile(); unlockKey() }, nil
+}
+
+// LookupName returns the id bound to name, or ErrNotFound. The caller holds
+// the name's lock.
+func (e *Engine) LookupName(name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(e.root, "names", name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", sandagent.Errorf(sandagent.ErrNotFound, "no sandbox named %q", name)
+	}
+	return string(b), err
+}
+
+// BindName binds name to id. The caller holds the name's lock.
+func (e *Engine) BindName(name, id string) error {
+	return writeFileAtomic(filepath.Join(e.root, "names", name), []byte(id))
+}
+
+// UnbindName removes name's binding if it is bound to id. The caller holds
+// the name's lock.
+func (e *Engine) UnbindName(name, id string) error {
+	if got, err := e.LookupName(name); err != nil || got != id {
+		return nil
+	}
+	err := os.Remove(filepath.Join(e.root, "names", name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
+}
+
+func (sb *Sandbox) readMeta() (Meta, error) {
+	var m Meta
+	b, err := os.ReadFile(filepath.Join(sb.dir, "meta.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, sandagent.Errorf(sandagent.ErrNotFound, "sandbox %s not found", sb.id)
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("sandbox %s: corrupt state file: %w", sb.id, err)
+	}
+	return m, nil
+}
+
+func (sb *Sandbox) writeMeta(m Meta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(sb.dir, "meta.json"), b)
+}

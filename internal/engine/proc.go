@@ -1,0 +1,239 @@
+//go:build unix
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sandagent/sandagent"
+)
+
+// Cmd is a command for Spawn.
+type Cmd struct {
+	Args   []string // argv; or
+	Shell  string   // a command line for /bin/sh -c
+	Dir    string   // absolute, inside the work tree; empty: the work tree
+	Env    map[string]string
+	Stdin  io.Reader // nil: /dev/null
+	Stdout io.Writer // nil: discarded
+	Stderr io.Writer // nil: discarded
+}
+
+// waitDelay bounds how long Wait waits for output after the process exits,
+// for when a background child it started still holds stdout open.
+const waitDelay = 250 * time.Millisecond
+
+// Proc is a running process group of a sandbox.
+type Proc struct {
+	cmd    *exec.Cmd
+	pid    int
+	done   chan struct{}
+	code   int
+	err    error
+	stdin  io.WriteCloser
+	remove func()
+}
+
+// Spawn starts cmd in the sandbox, in its own process group. The group is
+// killed when ctx ends. The sandbox must be running.
+func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
+	if _, err := sb.Meta(); err != nil { // applies an expired timeout first
+		return nil, err
+	}
+	dir := sb.work
+	if c.Dir != "" {
+		var err error
+		if dir, err = sb.Resolve(c.Dir, false); err != nil {
+			return nil, err
+		}
+	}
+	unlock, err := lockFile(nil, filepath.Join(sb.dir, "lock"), false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m, err := sb.readMeta()
+	if err != nil {
+		return nil, err
+	}
+	if err := requireRunning(m, "run a command in"); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, sandagent.Errorf(sandagent.ErrInvalid, "working directory %q does not exist in the sandbox", dir)
+	}
+	env := sb.environ(m, c.Env)
+	var cmd *exec.Cmd
+	if c.Shell != "" {
+		cmd = exec.Command("/bin/sh", "-c", c.Shell)
+	} else {
+		path, err := lookPath(c.Args[0], env, dir)
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(path, c.Args[1:]...)
+		cmd.Args[0] = c.Args[0]
+	}
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
+	cmd.WaitDelay = waitDelay
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if m.Isolate {
+		isolate(cmd.SysProcAttr)
+	}
+	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	if c.Stdin != nil {
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		if m.Isolate && errors.Is(err, syscall.EPERM) {
+			return nil, sandagent.Errorf(sandagent.ErrUnsupported, "isolation: creating namespaces is not permitted here: %v", err)
+		}
+		return nil, err
+	}
+	p.pid = cmd.Process.Pid
+	if p.remove, err = sb.record(p.pid); err != nil {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return nil, err
+	}
+	if c.Stdin != nil {
+		go func() {
+			_, _ = io.Copy(p.stdin, c.Stdin)
+			_ = p.stdin.Close()
+		}()
+	}
+	go p.wait(ctx)
+	return p, nil
+}
+
+func (p *Proc) wait(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		_ = syscall.Kill(-p.pid, syscall.SIGCONT)
+	})
+	err := p.cmd.Wait()
+	stop()
+	if p.stdin != nil {
+		_ = p.stdin.Close()
+	}
+	// The group may outlive its leader: take the rest down with it only when
+	// the command was killed, so `cmd &` survives a normal exit.
+	if ctx.Err() != nil {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	}
+	if syscall.Kill(-p.pid, 0) != nil { // else Stop and Pause still need the record
+		p.remove()
+	}
+	p.code = -1
+	if st := p.cmd.ProcessState; st != nil {
+		p.code = st.ExitCode()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay) {
+		p.err = err
+	}
+	close(p.done)
+}
+
+// PID returns the process id (on the host; it leads its process group).
+func (p *Proc) PID() int { return p.pid }
+
+// Done is closed when the process has exited and its output is delivered.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Wait waits for the process and returns its exit code, -1 if a signal
+// killed it.
+func (p *Proc) Wait() (int, error) {
+	<-p.done
+	return p.code, p.err
+}
+
+// Signal sends sig to the process group.
+func (p *Proc) Signal(sig os.Signal) error {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return sandagent.Errorf(sandagent.ErrUnsupported, "signal %v", sig)
+	}
+	select {
+	case <-p.done:
+		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
+	default:
+	}
+	err := syscall.Kill(-p.pid, s)
+	if errors.Is(err, syscall.ESRCH) {
+		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
+	}
+	return err
+}
+
+// environ is the base environment, then the sandbox's, then the command's.
+// The host's environment is not inherited (it may hold secrets), only PATH.
+func (sb *Sandbox) environ(m Meta, extra map[string]string) []string {
+	vars := map[string]string{
+		"PATH":  cmpOr(os.Getenv("PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+		"HOME":  sb.work,
+		"SHELL": "/bin/sh",
+		"LANG":  "C.UTF-8",
+	}
+	for k, v := range m.Env {
+		vars[k] = v
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// lookPath finds prog in the PATH of env, as the sandbox sees it.
+func lookPath(prog string, env []string, dir string) (string, error) {
+	if strings.Contains(prog, "/") {
+		if !filepath.IsAbs(prog) {
+			prog = filepath.Join(dir, prog)
+		}
+		if fi, err := os.Stat(prog); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return prog, nil
+		}
+		return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found", prog)
+	}
+	var pathVar string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	for _, d := range filepath.SplitList(pathVar) {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, prog)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found in the sandbox's PATH", prog)
+}

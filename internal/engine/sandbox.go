@@ -1,0 +1,232 @@
+//go:build unix
+
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sandagent/sandagent"
+)
+
+// Sandbox is one sandbox of an Engine. It holds no state of its own beyond
+// paths: every call reads the state file, so changes made by other
+// processes are seen at once. Methods are safe for concurrent use.
+type Sandbox struct {
+	e    *Engine
+	id   string
+	dir  string
+	work string
+	now  Clock
+}
+
+// ID returns the sandbox's id.
+func (sb *Sandbox) ID() string { return sb.id }
+
+// Workdir returns the absolute path of the sandbox's work tree.
+func (sb *Sandbox) Workdir() string { return sb.work }
+
+// Meta returns the sandbox's state, first applying an expired timeout.
+func (sb *Sandbox) Meta() (Meta, error) {
+	m, err := sb.readMeta()
+	if err != nil || !sb.expired(m) {
+		return m, err
+	}
+	err = sb.change(func(m *Meta) error { return nil })
+	if err != nil {
+		return m, err
+	}
+	return sb.readMeta()
+}
+
+func (sb *Sandbox) expired(m Meta) bool {
+	return m.State == Running && !m.EndAt.IsZero() && !sb.now().Before(m.EndAt)
+}
+
+// change runs fn on the state under the exclusive lock, after applying an
+// expired timeout, and saves what fn left.
+func (sb *Sandbox) change(fn func(m *Meta) error) error {
+	unlock, err := lockFile(nil, filepath.Join(sb.dir, "lock"), true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, err := sb.readMeta()
+	if err != nil {
+		return err
+	}
+	if sb.expired(m) {
+		if m.AutoPause {
+			sb.signalAll(syscall.SIGSTOP)
+			m.State = Paused
+		} else {
+			sb.killAll()
+			m.State = Stopped
+		}
+	}
+	if err := fn(&m); err != nil {
+		_ = sb.writeMeta(m) // keep the timeout's effect
+		return err
+	}
+	return sb.writeMeta(m)
+}
+
+func stateErr(id, op, state string) error {
+	return sandagent.Errorf(sandagent.ErrState, "cannot %s sandbox %s: it is %s", op, id, state)
+}
+
+// Pause stops every process of the sandbox (SIGSTOP), keeping its memory.
+func (sb *Sandbox) Pause() error {
+	return sb.change(func(m *Meta) error {
+		switch m.State {
+		case Paused:
+			return nil
+		case Running:
+			sb.signalAll(syscall.SIGSTOP)
+			m.State = Paused
+			return nil
+		}
+		return stateErr(sb.id, "pause", m.State)
+	})
+}
+
+// Resume continues a paused sandbox's processes and restarts its timeout.
+// Resuming a running sandbox restarts its timeout only.
+func (sb *Sandbox) Resume() error {
+	return sb.change(func(m *Meta) error {
+		switch m.State {
+		case Paused, Running:
+			sb.signalAll(syscall.SIGCONT)
+			m.State = Running
+			sb.restartTimeout(m)
+			return nil
+		}
+		return stateErr(sb.id, "resume", m.State)
+	})
+}
+
+// Stop kills every process of the sandbox; its files stay.
+func (sb *Sandbox) Stop() error {
+	return sb.change(func(m *Meta) error {
+		sb.killAll()
+		m.State = Stopped
+		return nil
+	})
+}
+
+// Start makes a stopped sandbox running again, with a fresh timeout.
+func (sb *Sandbox) Start() error {
+	return sb.change(func(m *Meta) error {
+		if m.State == Paused {
+			return stateErr(sb.id, "start", m.State)
+		}
+		m.State = Running
+		sb.restartTimeout(m)
+		return nil
+	})
+}
+
+// SetTimeout makes a running sandbox time out d from now.
+func (sb *Sandbox) SetTimeout(d time.Duration) error {
+	return sb.change(func(m *Meta) error {
+		if m.State != Running {
+			return stateErr(sb.id, "set the timeout of", m.State)
+		}
+		m.Timeout = d
+		sb.restartTimeout(m)
+		return nil
+	})
+}
+
+func (sb *Sandbox) restartTimeout(m *Meta) {
+	m.EndAt = time.Time{}
+	if m.Timeout > 0 {
+		m.EndAt = sb.now().Add(m.Timeout)
+	}
+}
+
+// Destroy kills the sandbox's processes and deletes it. Destroying a
+// sandbox that is gone is not an error.
+func (sb *Sandbox) Destroy() error {
+	err := sb.change(func(m *Meta) error {
+		sb.killAll()
+		return os.Remove(filepath.Join(sb.dir, "meta.json"))
+	})
+	if err != nil && !errors.Is(err, sandagent.ErrNotFound) {
+		return err
+	}
+	// Volumes are symlinks: RemoveAll deletes the links, not the host data.
+	return os.RemoveAll(sb.dir)
+}
+
+// A proc record is "<pid> <start-time>": the start time tells a live
+// process from a later one that reuses its pid.
+func (sb *Sandbox) record(pid int) (remove func(), err error) {
+	p := filepath.Join(sb.dir, "procs", strconv.Itoa(pid))
+	if err := os.WriteFile(p, []byte(strconv.Itoa(pid)+" "+procStart(pid)), 0o644); err != nil {
+		return nil, err
+	}
+	return func() { _ = os.Remove(p) }, nil
+}
+
+// groups returns the live process groups the sandbox started.
+func (sb *Sandbox) groups() []int {
+	ents, err := os.ReadDir(filepath.Join(sb.dir, "procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(sb.dir, "procs", ent.Name()))
+		if err != nil {
+			continue
+		}
+		pidStr, start, _ := strings.Cut(string(b), " ")
+		pid, err := strconv.Atoi(pidStr)
+		alive := procStart(pid)
+		// A group outlives its leader while a member lives, and its id is not
+		// reused meanwhile; a live leader must be the very process we started.
+		if err != nil || pid <= 1 || (alive != "" && alive != start) || (alive == "" && syscall.Kill(-pid, 0) != nil) {
+			_ = os.Remove(filepath.Join(sb.dir, "procs", ent.Name()))
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+func (sb *Sandbox) signalAll(sig syscall.Signal) {
+	groups := sb.groups()
+	for _, pg := range groups {
+		_ = syscall.Kill(-pg, sig)
+	}
+	if sig == syscall.SIGSTOP {
+		for _, pg := range groups {
+			waitStopped(pg)
+		}
+	}
+}
+
+func (sb *Sandbox) killAll() {
+	for _, pg := range sb.groups() {
+		_ = syscall.Kill(-pg, syscall.SIGKILL)
+		_ = syscall.Kill(-pg, syscall.SIGCONT) // a stopped group dies only once continued
+	}
+	// The records go with the processes: the waiters remove them as well,
+	// but a process of another, exited, program has no waiter.
+	_ = os.RemoveAll(filepath.Join(sb.dir, "procs"))
+	_ = os.MkdirAll(filepath.Join(sb.dir, "procs"), 0o755)
+}
+
+// requireRunning returns ErrState unless m is running.
+func requireRunning(m Meta, op string) error {
+	if m.State != Running {
+		return stateErr(m.ID, op, m.State)
+	}
+	return nil
+}

@@ -1,0 +1,365 @@
+//go:build unix
+
+// Package local is the embedded default provider: sandboxes on this
+// machine, with no account and no network. A sandbox is a directory (its
+// Workdir) plus the processes started in it; it survives the process that
+// created it, so a program that attaches the same name again finds its
+// files, and (if it was paused) its processes.
+//
+// Reuse rule: WithName attaches by name. The same name gives the same
+// sandbox, across goroutines and across processes (a file lock serializes
+// them): a running sandbox is Reused, a paused one Resumed, a stopped one
+// Started. No name creates a new sandbox on every Attach. WithID reattaches
+// by the id from Handle.ID and fails with ErrNotFound if it is gone.
+//
+// Paths: Workdir is a real directory on this machine, so a path names the
+// same file for the Handle's file methods and for commands. Relative paths
+// resolve against Workdir; absolute paths must lie inside it. A path that
+// leaves it, lexically or through a symlink, is ErrInvalid (the one
+// exception: mounted volumes, WithVolume).
+//
+// Processes run as the calling user, in their own process group, with a
+// small environment (PATH, HOME=Workdir, SHELL, LANG) plus WithEnv and
+// Cmd.Env: the caller's environment, which may hold secrets, is not passed
+// on. Without WithIsolation they can reach the whole machine: a local
+// sandbox confines paths, not programs. Their output is streamed to the
+// process that started them; one that outlives it and writes output gets
+// SIGPIPE.
+//
+// Lifecycle: Pause stops every process with SIGSTOP (memory kept), Stop
+// kills them (files kept), Destroy deletes the directory. WithTimeout stops
+// (or with WithAutoPause, pauses) a sandbox that many seconds after its
+// last Attach or SetTimeout; the check is lazy, made by the next operation
+// on it from any process.
+//
+// State lives under the directory given by WithDir, else
+// $SANDAGENT_LOCAL_DIR, else os.UserCacheDir()/sandagent.
+//
+// Handle.As offers nothing for local sandboxes.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/engine"
+)
+
+// ProviderName is the provider's name, as Handle.Provider reports it.
+const ProviderName = "local"
+
+// Sandbox is a local sandbox configuration. Attach may be called many
+// times, from many goroutines.
+type Sandbox struct {
+	name, id  string
+	dir       string
+	env       map[string]string
+	labels    map[string]string
+	volumes   []engine.Volume
+	timeout   time.Duration
+	autoPause bool
+	isolate   bool
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// Option configures a Sandbox.
+type Option func(*Sandbox) error
+
+// WithName attaches by name: every Attach with the same name and directory
+// gets the same sandbox. Names are 1 to 63 letters, digits, '.', '_' and
+// '-', starting with a letter or digit.
+func WithName(name string) Option {
+	return func(s *Sandbox) error {
+		if !namePattern.MatchString(name) {
+			return sandagent.Errorf(sandagent.ErrInvalid, "name %q: want 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		}
+		s.name = name
+		return nil
+	}
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// WithID reattaches by the id that Handle.ID returned.
+func WithID(id string) Option {
+	return func(s *Sandbox) error {
+		if id == "" {
+			return sandagent.Errorf(sandagent.ErrInvalid, "empty id")
+		}
+		s.id = id
+		return nil
+	}
+}
+
+// WithDir sets the directory that holds the sandboxes (default
+// $SANDAGENT_LOCAL_DIR, else os.UserCacheDir()/sandagent).
+func WithDir(dir string) Option {
+	return func(s *Sandbox) error {
+		if dir == "" {
+			return sandagent.Errorf(sandagent.ErrInvalid, "empty directory")
+		}
+		s.dir = dir
+		return nil
+	}
+}
+
+// WithEnv sets environment variables for every command of a sandbox this
+// Attach creates.
+func WithEnv(env map[string]string) Option {
+	return func(s *Sandbox) error {
+		for k, v := range env {
+			if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+				return sandagent.Errorf(sandagent.ErrInvalid, "environment variable %q: names cannot be empty or hold '=' or NUL, values cannot hold NUL", k)
+			}
+			if s.env == nil {
+				s.env = map[string]string{}
+			}
+			s.env[k] = v
+		}
+		return nil
+	}
+}
+
+// WithLabels adds labels to a sandbox this Attach creates. Every sandbox
+// also carries sandagent.managed=true, and sandagent.name when named.
+func WithLabels(labels map[string]string) Option {
+	return func(s *Sandbox) error {
+		for k, v := range labels {
+			if s.labels == nil {
+				s.labels = map[string]string{}
+			}
+			s.labels[k] = v
+		}
+		return nil
+	}
+}
+
+// WithVolume mounts the host directory hostDir (created if missing) at
+// mountPath, a path relative to the workdir such as "data". Its files
+// outlive the sandbox.
+func WithVolume(hostDir, mountPath string) Option {
+	return func(s *Sandbox) error {
+		abs, err := filepath.Abs(hostDir)
+		if hostDir == "" || err != nil {
+			return sandagent.Errorf(sandagent.ErrInvalid, "volume host directory %q is not a valid path", hostDir)
+		}
+		mp := filepath.Clean(mountPath)
+		if mountPath == "" || filepath.IsAbs(mp) || mp == "." || mp == ".." || strings.HasPrefix(mp, "../") {
+			return sandagent.Errorf(sandagent.ErrInvalid, "volume mount path %q: want a path relative to the workdir, such as \"data\"", mountPath)
+		}
+		s.volumes = append(s.volumes, engine.Volume{HostDir: abs, MountPath: mp})
+		return nil
+	}
+}
+
+// WithTimeout stops the sandbox d after its last Attach or SetTimeout
+// (default: never). See WithAutoPause.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Sandbox) error {
+		if d < 0 {
+			return sandagent.Errorf(sandagent.ErrInvalid, "negative timeout %s", d)
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// WithAutoPause makes the timeout pause the sandbox instead of stopping it,
+// so the next Attach resumes it with its processes.
+func WithAutoPause(on bool) Option {
+	return func(s *Sandbox) error { s.autoPause = on; return nil }
+}
+
+// WithIsolation runs the sandbox's processes in their own PID, mount and
+// network namespaces (no network but loopback, which is down). It needs
+// Linux and either root or unprivileged user namespaces; elsewhere Attach
+// fails with ErrUnsupported. The file system is still the host's.
+func WithIsolation() Option {
+	return func(s *Sandbox) error { s.isolate = true; return nil }
+}
+
+// WithLogger logs every operation at debug level (default: no logging).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Sandbox) error { s.logger = l; return nil }
+}
+
+// WithClock sets the time source for timeouts, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(s *Sandbox) error { s.now = now; return nil }
+}
+
+// New returns a local Sandbox configuration. It does no I/O.
+func New(opts ...Option) (*Sandbox, error) {
+	s := &Sandbox{now: time.Now}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, wrap("new", err)
+		}
+	}
+	if s.name != "" && s.id != "" {
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithName and WithID both given; choose one"))
+	}
+	if s.dir == "" {
+		s.dir = os.Getenv("SANDAGENT_LOCAL_DIR")
+	}
+	if s.dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "no directory for sandboxes: %v; use WithDir or SANDAGENT_LOCAL_DIR", err))
+		}
+		s.dir = filepath.Join(cache, "sandagent")
+	}
+	return s, nil
+}
+
+func wrap(op string, err error) error {
+	var e *sandagent.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Provider, c.Op = ProviderName, op
+		return &c
+	}
+	return &sandagent.Error{Provider: ProviderName, Op: op, Err: err}
+}
+
+// Attach attaches to the configured sandbox, or creates it. See the package
+// documentation for the reuse rule.
+func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := s.attach(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, wrap("attach", err)
+	}
+	return h, nil
+}
+
+func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
+	e, err := engine.Open(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case s.id != "":
+		sb, err := e.Get(s.id, s.now)
+		if err != nil {
+			return nil, err
+		}
+		return s.reconcile(sb)
+	case s.name != "":
+		unlock, err := e.LockName(ctx, s.name)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if id, err := e.LookupName(s.name); err == nil {
+			sb, err := e.Get(id, s.now)
+			if err == nil {
+				return s.reconcile(sb)
+			}
+			if !errors.Is(err, sandagent.ErrNotFound) {
+				return nil, err
+			}
+		} else if !errors.Is(err, sandagent.ErrNotFound) {
+			return nil, err
+		}
+		return s.create(ctx, e)
+	default:
+		return s.create(ctx, e)
+	}
+}
+
+func (s *Sandbox) create(ctx context.Context, e *engine.Engine) (*sandagent.Handle, error) {
+	labels := map[string]string{"sandagent.managed": "true"}
+	if s.name != "" {
+		labels["sandagent.name"] = s.name
+	}
+	for k, v := range s.labels {
+		labels[k] = v
+	}
+	sb, err := e.Create(engine.Spec{
+		Name: s.name, Env: s.env, Labels: labels, Volumes: s.volumes,
+		Timeout: s.timeout, AutoPause: s.autoPause, Isolate: s.isolate,
+	}, s.now)
+	if err != nil {
+		return nil, err
+	}
+	if s.name != "" {
+		err = e.BindName(s.name, sb.ID())
+	}
+	if err == nil {
+		err = ctx.Err() // a caller that gave up owns nothing: undo the create
+	}
+	if err != nil {
+		_ = sb.Destroy()
+		if s.name != "" {
+			_ = e.UnbindName(s.name, sb.ID())
+		}
+		return nil, err
+	}
+	return s.handle(e, sb, sandagent.Created)
+}
+
+// reconcile brings an existing sandbox to running and says how.
+func (s *Sandbox) reconcile(sb *engine.Sandbox) (*sandagent.Handle, error) {
+	m, err := sb.Meta()
+	if err != nil {
+		return nil, err
+	}
+	if s.isolate && !m.Isolate {
+		return nil, sandagent.Errorf(sandagent.ErrConflict, "sandbox %s was created without isolation; WithIsolation cannot add it", sb.ID())
+	}
+	var outcome sandagent.Outcome
+	switch m.State {
+	case engine.Running:
+		outcome, err = sandagent.Reused, sb.Resume() // restarts the timeout
+	case engine.Paused:
+		outcome, err = sandagent.Resumed, sb.Resume()
+	case engine.Stopped:
+		outcome, err = sandagent.Started, sb.Start()
+	default:
+		err = fmt.Errorf("sandbox %s has unknown state %q", sb.ID(), m.State)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.handle(nil, sb, outcome)
+}
+
+func (s *Sandbox) handle(e *engine.Engine, sb *engine.Sandbox, outcome sandagent.Outcome) (*sandagent.Handle, error) {
+	m, err := sb.Meta()
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		if e, err = engine.Open(s.dir); err != nil {
+			return nil, err
+		}
+	}
+	vols := make([]sandagent.Volume, len(m.Volumes))
+	for i, v := range m.Volumes {
+		vols[i] = sandagent.Volume{Name: v.HostDir, MountPath: filepath.Join(sb.Workdir(), v.MountPath)}
+	}
+	return sandagent.NewHandle(&handle{e: e, sb: sb, name: m.Name}, sandagent.Attachment{
+		Provider: ProviderName,
+		ID:       sb.ID(),
+		Name:     m.Name,
+		Workdir:  sb.Workdir(),
+		Volumes:  vols,
+		Outcome:  outcome,
+		Logger:   s.logger,
+	}), nil
+}

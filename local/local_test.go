@@ -1,0 +1,31 @@
+//go:build unix
+
+package local_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/local"
+	"github.com/sandagent/sandagent/sandboxtest"
+)
+
+func TestConformance(t *testing.T) {
+	dir := t.TempDir()
+	sandboxtest.Run(t, sandboxtest.Factory{
+		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
+			opts := []local.Option{local.WithDir(dir)}
+			if o.Name != "" {
+				opts = append(opts, local.WithName(o.Name))
+			}
+			if o.ID != "" {
+				opts = append(opts, local.WithID(o.ID))
+			}
+			sb, err := local.New(opts...)
+			require.NoError(t, err)
+			return sb
+		},
+	})
+}

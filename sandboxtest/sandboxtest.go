@@ -1,0 +1,143 @@
+// Package sandboxtest is the conformance suite every sandagent provider
+// passes. A provider's test calls Run with a Factory:
+//
+//	func TestConformance(t *testing.T) {
+//		sandboxtest.Run(t, sandboxtest.Factory{
+//			New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
+//				sb, err := myprovider.New(myprovider.WithName(o.Name), ...)
+//				require.NoError(t, err)
+//				return sb
+//			},
+//		})
+//	}
+//
+// The suite covers the reuse rules (by name and by id), exec semantics
+// (separate live stdout and stderr, exit codes, Dir, Env, Timeout, ctx
+// cancellation that really kills, stdin, signals), binary-safe files, the
+// lifecycle (pause, resume, stop, start, close, destroy) and concurrency.
+// A capability the provider lacks is declared in Factory.Lacks with the
+// reason: the suite checks that it fails with ErrUnsupported and skips its
+// tests, saying why. Nothing is skipped silently.
+package sandboxtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandagent/sandagent"
+)
+
+// Capability is an optional part of the contract.
+type Capability string
+
+// The optional capabilities.
+const (
+	NameReuse  Capability = "name-reuse"  // Attach by name returns the same sandbox
+	Pause      Capability = "pause"       // Handle.Pause, and Attach resumes with memory kept
+	Stop       Capability = "stop"        // Handle.Stop, and Attach starts it again
+	SetTimeout Capability = "set-timeout" // Handle.SetTimeout
+	Stdin      Capability = "stdin"       // Cmd.Stdin is forwarded
+	LiveOutput Capability = "live-output" // output reaches Cmd.Stdout while the command runs
+	Signal     Capability = "signal"      // Process.Signal
+)
+
+// Options says which sandbox the Factory's New should attach to.
+type Options struct {
+	// Name, when set, asks for attach-by-name with this name. Names are
+	// lowercase letters, digits and '-', at most 30 characters.
+	Name string
+	// ID, when set, asks for reattaching by this id.
+	ID string
+	// With neither, New returns a Sandbox that creates a fresh sandbox.
+}
+
+// Factory makes the provider's Sandboxes for the suite.
+type Factory struct {
+	// New returns a Sandbox configured by o. It fails t on error.
+	New func(t *testing.T, o Options) sandagent.Sandbox
+	// Lacks maps each capability the provider does not have to the reason.
+	Lacks map[Capability]string
+	// OpTimeout bounds each operation (default 60s).
+	OpTimeout time.Duration
+}
+
+// Run runs the conformance suite.
+func Run(t *testing.T, f Factory) {
+	if f.New == nil {
+		t.Fatal("sandboxtest: Factory.New is nil")
+	}
+	if f.OpTimeout == 0 {
+		f.OpTimeout = 60 * time.Second
+	}
+	s := &suite{f: f}
+	t.Run("Attach", s.testAttach)
+	t.Run("Exec", s.testExec)
+	t.Run("Files", s.testFiles)
+	t.Run("Lifecycle", s.testLifecycle)
+	t.Run("Concurrency", s.testConcurrency)
+	t.Run("Unsupported", s.testUnsupported)
+}
+
+type suite struct{ f Factory }
+
+// need skips t, with the declared reason, if the provider lacks c.
+func (s *suite) need(t *testing.T, c Capability) {
+	t.Helper()
+	if why, lacks := s.f.Lacks[c]; lacks {
+		t.Skipf("provider lacks %s: %s", c, why)
+	}
+}
+
+func (s *suite) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), s.f.OpTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// attach attaches with o and destroys what it got when the test ends.
+func (s *suite) attach(t *testing.T, o Options) *sandagent.Handle {
+	t.Helper()
+	h, err := s.f.New(t, o).Attach(s.ctx(t))
+	require.NoError(t, err, "Attach")
+	require.NotEmpty(t, h.ID(), "Handle.ID")
+	s.destroyLater(t, o, h)
+	return h
+}
+
+// destroyLater destroys the sandbox h names at the end of the test, through
+// a fresh handle in case h was closed.
+func (s *suite) destroyLater(t *testing.T, o Options, h *sandagent.Handle) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.f.OpTimeout)
+		defer cancel()
+		if err := h.Destroy(ctx); err == nil || !errors.Is(err, sandagent.ErrClosed) {
+			return
+		}
+		h2, err := s.f.New(t, Options{ID: h.ID()}).Attach(ctx)
+		if err == nil {
+			_ = h2.Destroy(ctx)
+		}
+	})
+}
+
+// fresh attaches a new sandbox for one test.
+func (s *suite) fresh(t *testing.T) *sandagent.Handle {
+	t.Helper()
+	if _, lacks := s.f.Lacks[NameReuse]; lacks {
+		return s.attach(t, Options{})
+	}
+	return s.attach(t, Options{Name: uniqueName()})
+}
+
+// uniqueName returns a name valid on every provider.
+func uniqueName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "sbt-" + hex.EncodeToString(b)
+}
