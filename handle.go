@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,7 @@ type Handle struct {
 	provider  string
 	id        string
 	name      string
-	workdir   string
+	workdir   func(context.Context) (string, error)
 	volumes   []Volume
 	outcome   Outcome
 	log       *slog.Logger
@@ -46,6 +47,9 @@ type Attachment struct {
 	ID       string       // the provider's sandbox id
 	Name     string       // the name it was attached by, if any
 	Workdir  string       // absolute; relative paths resolve against it
+	// LookupWorkdir, when Workdir is empty, learns the workdir from the
+	// sandbox on first need, so that Attach makes no request for it.
+	LookupWorkdir func(context.Context) (string, error)
 	Volumes  []Volume     // mounted volumes
 	Outcome  Outcome      // how Attach got the sandbox
 	Logger   *slog.Logger // nil: discard
@@ -63,7 +67,7 @@ func NewHandle(d driver.Handle, a Attachment) *Handle {
 		provider: a.Provider,
 		id:       a.ID,
 		name:     a.Name,
-		workdir:  a.Workdir,
+		workdir:  onceWorkdir(a.Workdir, a.LookupWorkdir),
 		volumes:  append([]Volume(nil), a.Volumes...),
 		outcome:  a.Outcome,
 		log:      logger.With(slog.String("provider", a.Provider), slog.String("sandbox", a.ID)),
@@ -82,8 +86,36 @@ func (h *Handle) Provider() string { return h.provider }
 func (h *Handle) Name() string { return h.name }
 
 // Workdir returns the sandbox's working directory. Relative paths given to
-// the Handle's methods, and Cmd.Dir, resolve against it.
-func (h *Handle) Workdir() string { return h.workdir }
+// the Handle's methods, and Cmd.Dir, resolve against it. A provider that
+// learns it from the sandbox does so on first use; if that fails, Workdir
+// returns "" and the methods that need it return the error.
+func (h *Handle) Workdir() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, _ := h.workdir(ctx)
+	return w
+}
+
+// onceWorkdir returns dir, or what lookup finds on its first success.
+func onceWorkdir(dir string, lookup func(context.Context) (string, error)) func(context.Context) (string, error) {
+	if dir != "" || lookup == nil {
+		return func(context.Context) (string, error) { return dir, nil }
+	}
+	var mu sync.Mutex
+	return func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if dir != "" {
+			return dir, nil
+		}
+		d, err := lookup(ctx)
+		if err != nil {
+			return "", err
+		}
+		dir = d
+		return dir, nil
+	}
+}
 
 // Volumes returns the volumes mounted in the sandbox.
 func (h *Handle) Volumes() []Volume { return append([]Volume(nil), h.volumes...) }
@@ -111,9 +143,9 @@ func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if err := cmd.validate(); err != nil {
 		return nil, wrapErr(h.provider, "exec", err)
 	}
-	dir := h.workdir
+	dir := "" // the sandbox's default, its workdir
 	if cmd.Dir != "" {
-		d, err := h.resolve("exec", cmd.Dir)
+		d, err := h.resolve(ctx, "exec", cmd.Dir)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +224,7 @@ func (h *Handle) ReadFile(ctx context.Context, name string) ([]byte, error) {
 // NewReader opens the file at name for streaming reads. The caller must
 // close it.
 func (h *Handle) NewReader(ctx context.Context, name string) (io.ReadCloser, error) {
-	p, err := h.resolve("read", name)
+	p, err := h.resolve(ctx, "read", name)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +245,7 @@ func (h *Handle) WriteFile(ctx context.Context, name string, data []byte) error 
 // WriteFrom creates or replaces the file at name with everything r yields,
 // streaming it, and creates parent directories.
 func (h *Handle) WriteFrom(ctx context.Context, name string, r io.Reader) error {
-	p, err := h.resolve("write", name)
+	p, err := h.resolve(ctx, "write", name)
 	if err != nil {
 		return err
 	}
@@ -224,7 +256,7 @@ func (h *Handle) WriteFrom(ctx context.Context, name string, r io.Reader) error 
 func (h *Handle) Upload(ctx context.Context, files ...File) error {
 	df := make([]driver.File, len(files))
 	for i, f := range files {
-		p, err := h.resolve("upload", f.Path)
+		p, err := h.resolve(ctx, "upload", f.Path)
 		if err != nil {
 			return err
 		}
@@ -248,7 +280,7 @@ func (h *Handle) Upload(ctx context.Context, files ...File) error {
 
 // Stat describes the file or directory at name.
 func (h *Handle) Stat(ctx context.Context, name string) (FileInfo, error) {
-	p, err := h.resolve("stat", name)
+	p, err := h.resolve(ctx, "stat", name)
 	if err != nil {
 		return FileInfo{}, err
 	}
@@ -262,7 +294,7 @@ func (h *Handle) Stat(ctx context.Context, name string) (FileInfo, error) {
 
 // ListDir lists the directory at name.
 func (h *Handle) ListDir(ctx context.Context, name string) ([]FileInfo, error) {
-	p, err := h.resolve("list", name)
+	p, err := h.resolve(ctx, "list", name)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +316,7 @@ func (h *Handle) ListDir(ctx context.Context, name string) ([]FileInfo, error) {
 // MakeDir creates the directory at name and any missing parents. An
 // existing directory is not an error.
 func (h *Handle) MakeDir(ctx context.Context, name string) error {
-	p, err := h.resolve("mkdir", name)
+	p, err := h.resolve(ctx, "mkdir", name)
 	if err != nil {
 		return err
 	}
@@ -294,7 +326,7 @@ func (h *Handle) MakeDir(ctx context.Context, name string) error {
 // Remove removes the file or directory tree at name. A missing path is an
 // error matching ErrNotFound.
 func (h *Handle) Remove(ctx context.Context, name string) error {
-	p, err := h.resolve("remove", name)
+	p, err := h.resolve(ctx, "remove", name)
 	if err != nil {
 		return err
 	}
@@ -413,7 +445,7 @@ func (h *Handle) unsupported(what string) error {
 
 // resolve makes name absolute against the workdir and rejects what no
 // provider accepts.
-func (h *Handle) resolve(op, name string) (string, error) {
+func (h *Handle) resolve(ctx context.Context, op, name string) (string, error) {
 	switch {
 	case name == "":
 		return "", &Error{Provider: h.provider, Op: op, Kind: ErrInvalid, Message: "empty path"}
@@ -421,7 +453,11 @@ func (h *Handle) resolve(op, name string) (string, error) {
 		return "", &Error{Provider: h.provider, Op: op, Kind: ErrInvalid, Message: fmt.Sprintf("path %q contains a NUL byte", name)}
 	}
 	if !path.IsAbs(name) {
-		return path.Join(h.workdir, name), nil
+		wd, err := h.workdir(ctx)
+		if err != nil {
+			return "", wrapErr(h.provider, op, err)
+		}
+		return path.Join(wd, name), nil
 	}
 	return path.Clean(name), nil
 }

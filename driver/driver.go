@@ -57,7 +57,7 @@ type Handle interface {
 type Cmd struct {
 	Args    []string          // argv, run without a shell; empty when Shell is set
 	Shell   string            // a shell command line; empty when Args is set
-	Dir     string            // absolute working directory
+	Dir     string            // absolute working directory; "": the sandbox's workdir
 	Env     map[string]string // variables added to the sandbox's environment
 	Stdin   io.Reader         // nil: no input (the process reads EOF)
 	Stdout  io.Writer         // never nil

@@ -1,0 +1,216 @@
+// Package emu is what the provider emulators share: fault injection,
+// request counting and a controllable clock, as HTTP middleware around each
+// emulator's handler.
+package emu
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Clock is an emulator's time source. The zero value follows the real
+// time; after Set or Advance it is frozen and moves only when told, so tests
+// never wait for time to pass.
+type Clock struct {
+	mu     sync.Mutex
+	frozen bool
+	t      time.Time
+}
+
+// Now returns the current time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.frozen {
+		return time.Now()
+	}
+	return c.t
+}
+
+// Set freezes the clock at t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frozen, c.t = true, t
+}
+
+// Advance freezes the clock (at the current time, if it was running) and
+// moves it forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.frozen {
+		c.frozen, c.t = true, time.Now()
+	}
+	c.t = c.t.Add(d)
+}
+
+// Fault is one injected failure.
+type Fault struct {
+	Method string // "" matches any method
+	Path   string // prefix of the URL path; "" matches any path
+	Times  int    // how many matching requests it applies to (0 means 1)
+
+	Status int           // answer with this status (and the emulator's error body) instead of the real handler
+	Delay  time.Duration // wait this long before handling (real time: use small values)
+	Reset  ResetWhen     // drop the connection
+}
+
+// ResetWhen says when a Fault drops the connection.
+type ResetWhen int
+
+// When to reset.
+const (
+	NoReset     ResetWhen = iota
+	ResetBefore           // before the emulator acts: nothing happened
+	ResetAfter            // after the emulator acted, before the response: the ambiguous case
+)
+
+// Faults is a queue of injected failures, safe for concurrent use.
+type Faults struct {
+	mu     sync.Mutex
+	faults []*Fault
+	delay  time.Duration
+}
+
+// Add queues f.
+func (fs *Faults) Add(f Fault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	fs.faults = append(fs.faults, &f)
+}
+
+// FailNext answers the next n requests whose path starts with pathPrefix
+// with status.
+func (fs *Faults) FailNext(n int, pathPrefix string, status int) {
+	fs.Add(Fault{Path: pathPrefix, Times: n, Status: status})
+}
+
+// SetLatency adds d before every request, to model a network.
+func (fs *Faults) SetLatency(d time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.delay = d
+}
+
+// Clear removes every queued fault and the latency.
+func (fs *Faults) Clear() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.faults, fs.delay = nil, 0
+}
+
+func (fs *Faults) take(r *http.Request) (Fault, time.Duration, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, f := range fs.faults {
+		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.Path) {
+			got := *f
+			if f.Times--; f.Times == 0 {
+				fs.faults = append(fs.faults[:i], fs.faults[i+1:]...)
+			}
+			return got, fs.delay, true
+		}
+	}
+	return Fault{}, fs.delay, false
+}
+
+// Counter counts requests by method and path.
+type Counter struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD /path"
+}
+
+// Count returns how many requests matched method ("" for any) and a path
+// prefix ("" for any).
+func (c *Counter) Count(method, pathPrefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.reqs {
+		m, p, _ := strings.Cut(r, " ")
+		if (method == "" || m == method) && strings.HasPrefix(p, pathPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// Total returns the number of requests served.
+func (c *Counter) Total() int { return c.Count("", "") }
+
+// Requests returns "METHOD /path" for every request, in order.
+func (c *Counter) Requests() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.reqs...)
+}
+
+// Reset forgets the requests counted so far.
+func (c *Counter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reqs = nil
+}
+
+func (c *Counter) add(r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reqs = append(c.reqs, r.Method+" "+r.URL.Path)
+}
+
+// ErrorWriter writes an emulator's error response for status.
+type ErrorWriter func(w http.ResponseWriter, status int, message string)
+
+// Middleware counts every request and applies faults before next.
+func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.add(r)
+		f, delay, ok := fs.take(r)
+		if d := delay + f.Delay; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch {
+		case f.Reset == ResetBefore:
+			hangUp(w)
+		case f.Reset == ResetAfter:
+			next.ServeHTTP(discard{h: http.Header{}}, r)
+			hangUp(w)
+		case f.Status != 0:
+			writeErr(w, f.Status, http.StatusText(f.Status)+" (injected fault)")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// hangUp drops the connection without a response.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// discard is a ResponseWriter that drops what the handler writes.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}

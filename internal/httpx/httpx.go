@@ -1,0 +1,291 @@
+// Package httpx is the HTTP plumbing every remote provider shares: one
+// resty client per Sandbox with the retry policy, error classification into
+// sandagent's sentinels, secret redaction and debug logging.
+//
+// Retry policy: idempotent requests (GET, HEAD, PUT, DELETE, OPTIONS, and
+// requests marked with Idempotent) are retried on 429, 502, 503 and 504 and
+// on connection errors, with exponential backoff and jitter, honouring
+// Retry-After, at most Retries times and never past the request's context.
+// A POST is never retried blindly: a create must look up before it tries
+// again.
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-resty/resty/v2"
+
+	"github.com/sandagent/sandagent"
+)
+
+// Options configures a client.
+type Options struct {
+	Provider   string            // for errors and logs
+	BaseURL    string            // no trailing slash needed
+	HTTPClient *http.Client      // nil: a client with a tuned transport
+	Logger     *slog.Logger      // nil: no logging
+	Header     map[string]string // sent with every request; the values are treated as secrets
+	UserAgent  string
+	Retries    int           // retries after the first attempt; 0 means 3, negative means none
+	MinWait    time.Duration // first backoff (default 200ms)
+	MaxWait    time.Duration // longest backoff and longest Retry-After honoured (default 30s)
+}
+
+// NewClient returns a resty client configured with o.
+func NewClient(o Options) *resty.Client {
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: DefaultTransport()}
+	}
+	c := resty.NewWithClient(hc).SetBaseURL(strings.TrimRight(o.BaseURL, "/"))
+	c.SetLogger(discardLogger{}) // resty's own logging could print headers
+	for k, v := range o.Header {
+		c.SetHeader(k, v)
+	}
+	if o.UserAgent != "" {
+		c.SetHeader("User-Agent", o.UserAgent)
+	}
+	retries := o.Retries
+	switch {
+	case retries == 0:
+		retries = 3
+	case retries < 0:
+		retries = 0
+	}
+	c.SetRetryCount(retries).
+		SetRetryWaitTime(cmpOr(o.MinWait, 200*time.Millisecond)).
+		SetRetryMaxWaitTime(cmpOr(o.MaxWait, 30*time.Second)).
+		AddRetryCondition(retryable).
+		SetRetryAfter(retryAfter)
+	if o.Logger != nil {
+		log := o.Logger.With(slog.String("provider", o.Provider))
+		c.OnAfterResponse(func(_ *resty.Client, r *resty.Response) error {
+			if log.Enabled(r.Request.Context(), slog.LevelDebug) {
+				log.LogAttrs(r.Request.Context(), slog.LevelDebug, "sandagent http",
+					slog.String("method", r.Request.Method),
+					slog.String("path", pathOnly(r.Request.URL)),
+					slog.Int("status", r.StatusCode()),
+					slog.Duration("took", r.Time()),
+					slog.Int("attempt", r.Request.Attempt))
+			}
+			return nil
+		})
+	}
+	return c
+}
+
+// DefaultTransport is the transport of clients made without an
+// *http.Client: keep-alive connections, enough idle ones per host for
+// concurrent commands.
+func DefaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
+func cmpOr(a, b time.Duration) time.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}
+
+type idempotentKey struct{}
+
+// Idempotent marks a POST as safe to retry (the provider's API documents it
+// as idempotent, such as E2B's connect).
+func Idempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func retryable(r *resty.Response, err error) bool {
+	if r == nil || r.Request == nil {
+		return false
+	}
+	ctx := r.Request.Context()
+	if ctx.Err() != nil {
+		return false
+	}
+	switch r.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+	default:
+		if ctx.Value(idempotentKey{}) == nil {
+			return false
+		}
+	}
+	if err != nil {
+		return true // connection refused or reset, EOF before a response
+	}
+	switch r.StatusCode() {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+func retryAfter(_ *resty.Client, r *resty.Response) (time.Duration, error) {
+	if r == nil || r.RawResponse == nil {
+		return 0, nil
+	}
+	return parseRetryAfter(r.Header().Get("Retry-After"), time.Now()), nil
+}
+
+// parseRetryAfter reads a Retry-After value: seconds, or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Decoder extracts a provider's message from an error body. It returns ""
+// when the body is not in the provider's format.
+type Decoder func(body []byte) string
+
+// Check turns a failed request into a *sandagent.Error: err from resty, or
+// a response whose status is not 2xx. It returns nil for a 2xx response.
+// secrets are removed from every message.
+func Check(provider, op string, r *resty.Response, err error, decode Decoder, secrets ...string) error {
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return &sandagent.Error{Provider: provider, Op: op, Message: Redact(transportMessage(err), secrets...), Err: redacted{err, secrets}}
+	}
+	if r == nil || r.IsSuccess() {
+		return nil
+	}
+	return StatusError(provider, op, r.StatusCode(), r.Header(), r.Body(), decode, secrets...)
+}
+
+// StatusError classifies a non-2xx response.
+func StatusError(provider, op string, status int, h http.Header, body []byte, decode Decoder, secrets ...string) error {
+	e := &sandagent.Error{Provider: provider, Op: op, Status: status, Kind: KindOf(status)}
+	msg := ""
+	if decode != nil {
+		msg = decode(body)
+	}
+	if msg == "" {
+		msg = genericMessage(h.Get("Content-Type"), body)
+	}
+	e.Message = Redact(msg, secrets...)
+	if status == http.StatusTooManyRequests {
+		e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), time.Now())
+	}
+	return e
+}
+
+// KindOf maps an HTTP status to a sentinel (nil for other failures).
+func KindOf(status int) error {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
+		return sandagent.ErrInvalid
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return sandagent.ErrAuth
+	case http.StatusNotFound, http.StatusGone:
+		return sandagent.ErrNotFound
+	case http.StatusConflict:
+		return sandagent.ErrConflict
+	case http.StatusTooManyRequests:
+		return sandagent.ErrRateLimited
+	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
+		return sandagent.ErrTimeout
+	case http.StatusNotImplemented:
+		return sandagent.ErrUnsupported
+	}
+	return nil
+}
+
+// genericMessage reads common JSON error shapes ({"message"}, {"error"}),
+// else a short excerpt of a text body; never the raw bytes of HTML or
+// binary garbage.
+func genericMessage(contentType string, body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) == nil {
+		for _, k := range []string{"message", "error", "msg", "detail"} {
+			switch v := m[k].(type) {
+			case string:
+				if v != "" {
+					return v
+				}
+			case map[string]any:
+				if s, ok := v["message"].(string); ok && s != "" {
+					return s
+				}
+			}
+		}
+	}
+	text := strings.TrimSpace(string(body))
+	switch {
+	case text == "":
+		return "empty response body"
+	case strings.Contains(contentType, "html") || strings.HasPrefix(text, "<"):
+		return "unexpected HTML response"
+	case !utf8.ValidString(text):
+		return "unexpected binary response"
+	}
+	if len(text) > 200 {
+		text = text[:200] + "…"
+	}
+	return text
+}
+
+func transportMessage(err error) string {
+	var ue interface{ Unwrap() error }
+	// url.Error's text holds the URL, which may carry a signed token: keep
+	// the operation and the cause.
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return "request failed: " + inner.Error()
+		}
+	}
+	return "request failed: " + err.Error()
+}
+
+// Redact replaces every secret in s.
+func Redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// redacted wraps a cause so that its text is redacted but errors.Is still
+// sees through it.
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r redacted) Error() string { return Redact(r.err.Error(), r.secrets...) }
+func (r redacted) Unwrap() error { return r.err }
+
+func pathOnly(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Errorf(string, ...any) {}
+func (discardLogger) Warnf(string, ...any)  {}
+func (discardLogger) Debugf(string, ...any) {}
