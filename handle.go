@@ -43,16 +43,16 @@ type Volume struct {
 // Attachment is what a provider knows about a sandbox it attached, for
 // NewHandle.
 type Attachment struct {
-	Provider string       // the provider's name, as Handle.Provider reports it
-	ID       string       // the provider's sandbox id
-	Name     string       // the name it was attached by, if any
-	Workdir  string       // absolute; relative paths resolve against it
+	Provider string // the provider's name, as Handle.Provider reports it
+	ID       string // the provider's sandbox id
+	Name     string // the name it was attached by, if any
+	Workdir  string // absolute; relative paths resolve against it
 	// LookupWorkdir, when Workdir is empty, learns the workdir from the
 	// sandbox on first need, so that Attach makes no request for it.
 	LookupWorkdir func(context.Context) (string, error)
-	Volumes  []Volume     // mounted volumes
-	Outcome  Outcome      // how Attach got the sandbox
-	Logger   *slog.Logger // nil: discard
+	Volumes       []Volume     // mounted volumes
+	Outcome       Outcome      // how Attach got the sandbox
+	Logger        *slog.Logger // nil: discard
 }
 
 // NewHandle wraps a provider's driver. It is meant for provider packages;
