@@ -236,7 +236,7 @@ func (e *Engine) LockName(ctx context.Context, name string) (unlock func(), err 
 	if err != nil {
 		return nil, err
 	}
-	unlockFile, err := lockFile(ctx, filepath.Join(e.root, "names", name+".lock"), true)
+	unlockFile, err := lockFileCtx(ctx, filepath.Join(e.root, "names", name+".lock"), true)
 	if err != nil {
 		unlockKey()
 		return nil, err

@@ -8,10 +8,15 @@ import (
 	"syscall"
 )
 
-// lockFile takes a flock on path, exclusive or shared, creating the file.
-// With a nil ctx it waits as long as it takes; otherwise the wait ends with
-// ctx (the lock, if it comes later, is then released at once).
-func lockFile(ctx context.Context, path string, exclusive bool) (unlock func(), err error) {
+// lockFile takes a flock on path, exclusive or shared, creating the file,
+// waiting as long as it takes: the holders of these locks do short work.
+func lockFile(path string, exclusive bool) (unlock func(), err error) {
+	return lockFileCtx(context.Background(), path, exclusive)
+}
+
+// lockFileCtx is lockFile with a wait that ends with ctx (the lock, if it
+// comes later, is then released at once).
+func lockFileCtx(ctx context.Context, path string, exclusive bool) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o644)
 	if err != nil {
 		return nil, err
@@ -29,7 +34,7 @@ func lockFile(ctx context.Context, path string, exclusive bool) (unlock func(), 
 		}
 	}
 	unlock = func() { _ = f.Close() } // closing the file releases the lock
-	if ctx == nil {
+	if ctx.Done() == nil {            // cannot end: no goroutine needed
 		if err := lock(); err != nil {
 			unlock()
 			return nil, err

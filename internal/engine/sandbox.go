@@ -51,7 +51,7 @@ func (sb *Sandbox) expired(m Meta) bool {
 // change runs fn on the state under the exclusive lock, after applying an
 // expired timeout, and saves what fn left.
 func (sb *Sandbox) change(fn func(m *Meta) error) error {
-	unlock, err := lockFile(nil, filepath.Join(sb.dir, "lock"), true)
+	unlock, err := lockFile(filepath.Join(sb.dir, "lock"), true)
 	if err != nil {
 		return err
 	}

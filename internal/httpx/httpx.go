@@ -234,10 +234,10 @@ func genericMessage(contentType string, body []byte) string {
 	switch {
 	case text == "":
 		return "empty response body"
-	case strings.Contains(contentType, "html") || strings.HasPrefix(text, "<"):
-		return "unexpected HTML response"
 	case !utf8.ValidString(text):
 		return "unexpected binary response"
+	case strings.Contains(contentType, "html") || strings.HasPrefix(text, "<"):
+		return "unexpected HTML response"
 	}
 	if len(text) > 200 {
 		text = text[:200] + "…"

@@ -1,0 +1,68 @@
+package emu
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMiddleware(t *testing.T) {
+	var acted atomic.Int32
+	var faults Faults
+	var count Counter
+	h := Middleware(&faults, &count, func(w http.ResponseWriter, status int, msg string) {
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, msg)
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acted.Add(1)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) (int, error) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	faults.FailNext(2, "/a", 503)
+	for _, want := range []int{503, 503, 200} {
+		got, err := get("/a/x")
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	require.EqualValues(t, 1, acted.Load(), "failed requests never reach the handler")
+
+	faults.Add(Fault{Path: "/b", Reset: ResetBefore})
+	_, err := get("/b")
+	require.Error(t, err)
+	require.EqualValues(t, 1, acted.Load())
+
+	faults.Add(Fault{Path: "/b", Reset: ResetAfter})
+	_, err = get("/b")
+	require.Error(t, err)
+	require.EqualValues(t, 2, acted.Load(), "the handler acted before the connection dropped")
+
+	require.Equal(t, 3, count.Count(http.MethodGet, "/a"))
+	require.Equal(t, 5, count.Total())
+	require.Equal(t, "GET /a/x", count.Requests()[0])
+	count.Reset()
+	require.Zero(t, count.Total())
+}
+
+func TestClock(t *testing.T) {
+	var c Clock
+	require.WithinDuration(t, time.Now(), c.Now(), time.Minute)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.Set(at)
+	c.Advance(time.Hour)
+	require.Equal(t, at.Add(time.Hour), c.Now())
+}

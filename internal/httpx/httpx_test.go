@@ -1,0 +1,127 @@
+package httpx
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandagent/sandagent"
+)
+
+// server answers with the statuses given, in order, then 200.
+func server(t *testing.T, statuses ...int) (*httptest.Server, *atomic.Int32) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		if i < len(statuses) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(statuses[i])
+			_, _ = w.Write([]byte(`{"message":"no, key=secret-key-123"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func client(url string) Options {
+	return Options{Provider: "p", BaseURL: url, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond, Header: map[string]string{"X-Key": "secret-key-123"}}
+}
+
+func TestIdempotentRequestsAreRetried(t *testing.T) {
+	srv, n := server(t, 503, 502, 429)
+	r, err := NewClient(client(srv.URL)).R().Get("/x")
+	require.NoError(t, Check("p", "get", r, err, nil))
+	require.EqualValues(t, 4, n.Load())
+}
+
+func TestPostIsNotRetriedUnlessIdempotent(t *testing.T) {
+	srv, n := server(t, 503, 503)
+	c := NewClient(client(srv.URL))
+	r, err := c.R().Post("/create")
+	require.Error(t, Check("p", "create", r, err, nil))
+	require.EqualValues(t, 1, n.Load(), "a create is never retried blindly")
+
+	r, err = c.R().SetContext(Idempotent(context.Background())).Post("/connect")
+	require.NoError(t, Check("p", "connect", r, err, nil))
+	require.EqualValues(t, 3, n.Load())
+}
+
+func TestAttemptsAreBounded(t *testing.T) {
+	srv, n := server(t, 429, 429, 429, 429, 429, 429)
+	r, err := NewClient(client(srv.URL)).R().Get("/x")
+	err = Check("p", "get", r, err, nil, "secret-key-123")
+	require.ErrorIs(t, err, sandagent.ErrRateLimited)
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, 7*time.Second, e.RetryAfter)
+	require.Equal(t, 429, e.Status)
+	require.EqualValues(t, 4, n.Load(), "first try and 3 retries")
+	require.NotContains(t, err.Error(), "secret-key-123")
+}
+
+func TestOtherStatusesAreNotRetried(t *testing.T) {
+	for status, kind := range map[int]error{400: sandagent.ErrInvalid, 401: sandagent.ErrAuth, 403: sandagent.ErrAuth, 404: sandagent.ErrNotFound, 409: sandagent.ErrConflict, 500: nil} {
+		srv, n := server(t, status)
+		r, err := NewClient(client(srv.URL)).R().Get("/x")
+		err = Check("p", "get", r, err, nil)
+		require.Error(t, err)
+		if kind != nil {
+			require.ErrorIs(t, err, kind)
+		}
+		require.EqualValues(t, 1, n.Load(), "status %d", status)
+	}
+}
+
+func TestContextEndsRetries(t *testing.T) {
+	srv, n := server(t, 503, 503, 503, 503)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := NewClient(client(srv.URL)).R().SetContext(ctx).Get("/x")
+	require.ErrorIs(t, Check("p", "get", r, err, nil), context.Canceled)
+	require.LessOrEqual(t, n.Load(), int32(1))
+}
+
+func TestConnectionErrorsHideSecrets(t *testing.T) {
+	srv, _ := server(t)
+	url := srv.URL
+	srv.Close()
+	o := client(url)
+	o.Retries = -1
+	r, err := NewClient(o).R().SetQueryParam("signature", "secret-key-123").Get("/x")
+	err = Check("p", "get", r, err, nil, "secret-key-123")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "secret-key-123")
+	require.Contains(t, err.Error(), "request failed")
+}
+
+func TestMessages(t *testing.T) {
+	h := http.Header{"Content-Type": {"text/html"}}
+	for body, want := range map[string]string{
+		`{"message":"quota"}`:           "quota",
+		`{"error":"bad thing"}`:         "bad thing",
+		`{"error":{"message":"deep"}}`:  "deep",
+		`<html><body>502</body></html>`: "unexpected HTML response",
+		"":                              "empty response body",
+		"\xff\xfe\x00":                  "unexpected binary response",
+	} {
+		err := StatusError("p", "op", 500, h, []byte(body), nil)
+		require.Contains(t, err.Error(), want, body)
+	}
+	decode := func([]byte) string { return "from the provider's decoder" }
+	require.Contains(t, StatusError("p", "op", 500, h, []byte("x"), decode).Error(), "from the provider's decoder")
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.Equal(t, 5*time.Second, parseRetryAfter("5", now))
+	require.Equal(t, 30*time.Second, parseRetryAfter(now.Add(30*time.Second).Format(http.TimeFormat), now))
+	require.Zero(t, parseRetryAfter("soon", now))
+	require.Zero(t, parseRetryAfter("", now))
+}
