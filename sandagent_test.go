@@ -77,7 +77,7 @@ func TestRegisterTwicePanics(t *testing.T) {
 
 // fake is a driver whose processes write what they are told.
 type fake struct {
-	driver.Handle // methods not overridden panic
+	driver.Handle  // methods not overridden panic
 	stdout, stderr []byte
 	code           int
 	closed         int
