@@ -169,6 +169,11 @@ func (p *Process) wait() {
 		Duration:        time.Since(p.started),
 	}
 	switch {
+	case err == nil && code == 0:
+		// Success, even if the ctx ended just after.
+		if p.stdout.err != nil || p.stderr.err != nil {
+			p.err = &Error{Provider: p.h.provider, Op: "exec", Message: "writing the command's output failed", Err: cmp.Or(p.stdout.err, p.stderr.err)}
+		}
 	case p.ctx.Err() != nil:
 		p.res.ExitCode = -1
 		p.err = p.ctx.Err()
@@ -177,10 +182,8 @@ func (p *Process) wait() {
 		p.err = &Error{Provider: p.h.provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out: %s", p.cmd)}
 	case err != nil:
 		p.err = wrapErr(p.h.provider, "exec", err)
-	case code != 0:
+	default:
 		p.err = &ExitError{Result: p.res}
-	case p.stdout.err != nil || p.stderr.err != nil:
-		p.err = &Error{Provider: p.h.provider, Op: "exec", Message: "writing the command's output failed", Err: cmp.Or(p.stdout.err, p.stderr.err)}
 	}
 }
 

@@ -12,12 +12,25 @@ import (
 
 // Run with: go test -run '^$' -bench . -benchmem ./local/
 
-func BenchmarkCreate(b *testing.B) {
-	ctx := context.Background()
-	sb, err := local.New(local.WithDir(b.TempDir()))
+// benchSandbox returns a Sandbox in a fresh directory and, attached, its
+// first Handle (destroyed when the benchmark ends).
+func benchSandbox(b *testing.B, opts ...local.Option) (*local.Sandbox, *sandagent.Handle) {
+	b.Helper()
+	sb, err := local.New(append(opts, local.WithDir(b.TempDir()))...)
 	if err != nil {
 		b.Fatal(err)
 	}
+	h, err := sb.Attach(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = h.Destroy(context.Background()) })
+	return sb, h
+}
+
+func BenchmarkCreate(b *testing.B) {
+	ctx := context.Background()
+	sb, _ := benchSandbox(b)
 	for b.Loop() {
 		h, err := sb.Attach(ctx)
 		if err != nil {
@@ -31,15 +44,7 @@ func BenchmarkCreate(b *testing.B) {
 
 func BenchmarkAttachReuse(b *testing.B) {
 	ctx := context.Background()
-	sb, err := local.New(local.WithDir(b.TempDir()), local.WithName("reuse"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := sb.Attach(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Destroy(ctx)
+	sb, _ := benchSandbox(b, local.WithName("reuse"))
 	for b.Loop() {
 		if _, err := sb.Attach(ctx); err != nil {
 			b.Fatal(err)
@@ -49,15 +54,7 @@ func BenchmarkAttachReuse(b *testing.B) {
 
 func BenchmarkExec(b *testing.B) {
 	ctx := context.Background()
-	sb, err := local.New(local.WithDir(b.TempDir()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := sb.Attach(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Destroy(ctx)
+	_, h := benchSandbox(b)
 	cmd := &sandagent.Cmd{Args: []string{"true"}}
 	for b.Loop() {
 		if _, err := h.Exec(ctx, cmd); err != nil {
@@ -68,15 +65,7 @@ func BenchmarkExec(b *testing.B) {
 
 func BenchmarkPauseResume(b *testing.B) {
 	ctx := context.Background()
-	sb, err := local.New(local.WithDir(b.TempDir()), local.WithName("pause"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := sb.Attach(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Destroy(ctx)
+	sb, h := benchSandbox(b, local.WithName("pause"))
 	// A live process, so that pausing has something to stop.
 	if _, err := h.Start(ctx, &sandagent.Cmd{Args: []string{"sleep", "600"}}); err != nil {
 		b.Fatal(err)
@@ -85,6 +74,7 @@ func BenchmarkPauseResume(b *testing.B) {
 		if err := h.Pause(ctx); err != nil {
 			b.Fatal(err)
 		}
+		var err error
 		if h, err = sb.Attach(ctx); err != nil || h.Outcome() != sandagent.Resumed {
 			b.Fatal(err, h.Outcome())
 		}
