@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/url"
@@ -68,11 +69,12 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 }
 
 func TestRegisterTwicePanics(t *testing.T) {
-	sandagent.Register("test-twice", func(u *url.URL) (sandagent.Sandbox, error) { return nil, nil })
+	scheme := fmt.Sprintf("test-twice-%d", time.Now().UnixNano()) // -count=N reruns in one process
+	sandagent.Register(scheme, func(u *url.URL) (sandagent.Sandbox, error) { return nil, nil })
 	require.Panics(t, func() {
-		sandagent.Register("test-twice", func(u *url.URL) (sandagent.Sandbox, error) { return nil, nil })
+		sandagent.Register(scheme, func(u *url.URL) (sandagent.Sandbox, error) { return nil, nil })
 	})
-	require.Contains(t, sandagent.Schemes(), "test-twice")
+	require.Contains(t, sandagent.Schemes(), scheme)
 }
 
 // fake is a driver whose processes write what they are told.
