@@ -56,7 +56,7 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 			return nil, err
 		}
 	}
-	unlock, err := lockFile(filepath.Join(sb.dir, "lock"), false)
+	unlock, err := sb.lock(false)
 	if err != nil {
 		return nil, err
 	}

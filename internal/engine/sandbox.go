@@ -4,6 +4,7 @@ package engine
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,7 +52,7 @@ func (sb *Sandbox) expired(m Meta) bool {
 // change runs fn on the state under the exclusive lock, after applying an
 // expired timeout, and saves what fn left.
 func (sb *Sandbox) change(fn func(m *Meta) error) error {
-	unlock, err := lockFile(filepath.Join(sb.dir, "lock"), true)
+	unlock, err := sb.lock(true)
 	if err != nil {
 		return err
 	}
@@ -74,6 +75,15 @@ func (sb *Sandbox) change(fn func(m *Meta) error) error {
 		return err
 	}
 	return sb.writeMeta(m)
+}
+
+// lock takes the sandbox's lock; a sandbox that is gone is ErrNotFound.
+func (sb *Sandbox) lock(exclusive bool) (unlock func(), err error) {
+	unlock, err = lockFile(filepath.Join(sb.dir, "lock"), exclusive)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, sandagent.Errorf(sandagent.ErrNotFound, "sandbox %s not found", sb.id)
+	}
+	return unlock, err
 }
 
 func stateErr(id, op, state string) error {
