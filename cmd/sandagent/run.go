@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sandagent/sandagent"
+	_ "github.com/sandagent/sandagent/local" // registers local://
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitTimeout = 124 // as timeout(1)
+)
+
+const usage = `usage: sandagent <command> [flags] [args]
+
+Commands:
+  attach   attach to (or create) the sandbox and print its id and outcome
+  exec     run a command: sandagent exec [flags] -- program [args...]
+  cp       copy a file in or out; the sandbox side starts with ':'
+  pause    pause the sandbox (memory kept; the next attach resumes it)
+  stop     stop the sandbox (files kept; the next attach starts it)
+  kill     destroy the sandbox for good
+
+Every command takes --url (default $SANDAGENT_URL), such as
+local://my-project. Run 'sandagent <command> -h' for its flags.
+
+Exit status: exec exits with the command's status (124 if --timeout
+expired); other failures exit 1; bad usage exits 2.
+`
+
+// run is the whole program, testable in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("sandagent "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", os.Getenv("SANDAGENT_URL"), "the sandbox `URL`, such as local://my-project")
+	jsonOut := fs.Bool("json", false, "print the result as JSON (attach)")
+	timeout := fs.Duration("timeout", 0, "kill the command after this long (exec)")
+	dir := fs.String("dir", "", "working directory in the sandbox (exec)")
+	var env envFlag
+	fs.Var(&env, "e", "set an environment variable `NAME=VALUE` (exec; repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *url == "" {
+		fmt.Fprintln(stderr, "sandagent: no sandbox: give --url or set SANDAGENT_URL")
+		return exitUsage
+	}
+	rest := fs.Args()
+
+	var do func(*sandagent.Handle) int
+	switch cmd {
+	case "attach":
+		do = func(h *sandagent.Handle) int { return printAttach(h, *jsonOut, stdout) }
+	case "exec":
+		if len(rest) == 0 {
+			fmt.Fprintln(stderr, "sandagent exec: no command: sandagent exec --url URL -- program [args...]")
+			return exitUsage
+		}
+		do = func(h *sandagent.Handle) int {
+			return execute(ctx, h, &sandagent.Cmd{Args: rest, Dir: *dir, Env: env.m, Timeout: *timeout, Stdin: stdinOrNil(stdin), Stdout: stdout, Stderr: stderr}, stderr)
+		}
+	case "cp":
+		if len(rest) != 2 || strings.HasPrefix(rest[0], ":") == strings.HasPrefix(rest[1], ":") {
+			fmt.Fprintln(stderr, "sandagent cp: want SRC DST with exactly one of them in the sandbox, written :path")
+			return exitUsage
+		}
+		do = func(h *sandagent.Handle) int { return report(copyFile(ctx, h, rest[0], rest[1]), stderr) }
+	case "pause":
+		do = func(h *sandagent.Handle) int { return report(h.Pause(ctx), stderr) }
+	case "stop":
+		do = func(h *sandagent.Handle) int { return report(h.Stop(ctx), stderr) }
+	case "kill":
+		do = func(h *sandagent.Handle) int { return report(h.Destroy(ctx), stderr) }
+	default:
+		fmt.Fprintf(stderr, "sandagent: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+
+	stopProgress := progress(stderr, "attaching")
+	h, err := sandagent.Open(ctx, *url)
+	stopProgress()
+	if err != nil {
+		return report(err, stderr)
+	}
+	defer h.Close()
+	return do(h)
+}
+
+func printAttach(h *sandagent.Handle, asJSON bool, w io.Writer) int {
+	if asJSON {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"provider": h.Provider(), "id": h.ID(), "name": h.Name(),
+			"outcome": h.Outcome().String(), "workdir": h.Workdir(),
+		})
+		return exitOK
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\n", h.ID(), h.Outcome(), h.Workdir())
+	return exitOK
+}
+
+func execute(ctx context.Context, h *sandagent.Handle, c *sandagent.Cmd, stderr io.Writer) int {
+	res, err := h.Exec(ctx, c)
+	var ee *sandagent.ExitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		if res.ExitCode < 0 {
+			return 128 + 9
+		}
+		return res.ExitCode
+	case errors.Is(err, sandagent.ErrTimeout):
+		fmt.Fprintln(stderr, "sandagent:", err)
+		return exitTimeout
+	}
+	return report(err, stderr)
+}
+
+func copyFile(ctx context.Context, h *sandagent.Handle, src, dst string) error {
+	if remote, ok := strings.CutPrefix(src, ":"); ok {
+		r, err := h.NewReader(ctx, remote)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		f, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, r); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return h.WriteFrom(ctx, strings.TrimPrefix(dst, ":"), f)
+}
+
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, err)
+	return exitFailure
+}
+
+// stdinOrNil forwards stdin only when it is not a terminal: a terminal is
+// a person, and interactive sessions are not what exec is for.
+func stdinOrNil(r io.Reader) io.Reader {
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return nil
+		}
+	}
+	return r
+}
+
+// progress shows a spinner on w after a second, if w is a terminal, until
+// the returned function is called.
+func progress(w io.Writer, what string) func() {
+	f, ok := w.(*os.File)
+	if !ok {
+		return func() {}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		frames, i, shown := `|/-\`, 0, false
+		for {
+			select {
+			case <-done:
+				if shown {
+					fmt.Fprint(f, "\r\033[K")
+				}
+				return
+			case <-t.C:
+				shown = true
+				fmt.Fprintf(f, "\r%c %s…", frames[i%len(frames)], what)
+				i++
+				t.Reset(100 * time.Millisecond)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// envFlag collects repeated -e NAME=VALUE.
+type envFlag struct{ m map[string]string }
+
+func (e *envFlag) String() string { return "" }
+
+func (e *envFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	if e.m == nil {
+		e.m = map[string]string{}
+	}
+	e.m[k] = v
+	return nil
+}
