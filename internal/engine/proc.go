@@ -161,6 +161,17 @@ func (p *Proc) Wait() (int, error) {
 	return p.code, p.err
 }
 
+// ProcessState describes the exited process (as os/exec does: "exit
+// status 1", "signal: killed"), or is nil before Done is closed.
+func (p *Proc) ProcessState() *os.ProcessState {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState
+	default:
+		return nil
+	}
+}
+
 // Signal sends sig to the process group.
 func (p *Proc) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)

@@ -7,7 +7,11 @@
 // on connection errors, with exponential backoff and jitter, honouring
 // Retry-After, at most Retries times and never past the request's context.
 // A POST is never retried blindly: a create must look up before it tries
-// again.
+// again. A transport error that is already an *sandagent.Error is final.
+//
+// resty reads a request body whole before sending it: stream large uploads
+// through the same *http.Client directly and classify the response with
+// StatusError.
 package httpx
 
 import (
@@ -123,7 +127,11 @@ func retryable(r *resty.Response, err error) bool {
 		}
 	}
 	if err != nil {
-		return true // connection refused or reset, EOF before a response
+		// A transport that already classified the failure (an
+		// *sandagent.Error) made it final; otherwise it is a connection
+		// refused or reset, or an EOF before a response.
+		var se *sandagent.Error
+		return !errors.As(err, &se)
 	}
 	switch r.StatusCode() {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -164,6 +172,13 @@ func Check(provider, op string, r *resty.Response, err error, decode Decoder, se
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
+		}
+		var se *sandagent.Error
+		if errors.As(err, &se) { // classified by a transport: keep it
+			c := *se
+			c.Provider, c.Op = provider, op
+			c.Message = Redact(c.Message, secrets...)
+			return &c
 		}
 		return &sandagent.Error{Provider: provider, Op: op, Message: Redact(transportMessage(err), secrets...), Err: redacted{err, secrets}}
 	}

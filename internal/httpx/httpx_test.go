@@ -125,3 +125,25 @@ func TestParseRetryAfter(t *testing.T) {
 	require.Zero(t, parseRetryAfter("soon", now))
 	require.Zero(t, parseRetryAfter("", now))
 }
+
+// classifying is a transport that fails every request with a classified error.
+type classifying struct{ n atomic.Int32 }
+
+func (c *classifying) RoundTrip(*http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return nil, &sandagent.Error{Kind: sandagent.ErrState, Message: "sandbox is paused"}
+}
+
+func TestClassifiedTransportErrorsAreFinal(t *testing.T) {
+	tr := &classifying{}
+	o := client("http://127.0.0.1:1")
+	o.HTTPClient = &http.Client{Transport: tr}
+	r, err := NewClient(o).R().Get("/x")
+	err = Check("p", "read", r, err, nil)
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.EqualValues(t, 1, tr.n.Load(), "not retried")
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, "read", e.Op)
+	require.Equal(t, "sandbox is paused", e.Message)
+}

@@ -1,0 +1,361 @@
+// Package e2b is the E2B provider: sandboxes on E2B (e2b.dev), or on any
+// service that speaks its API, such as the e2btest emulator. There is no
+// official Go SDK for E2B; this package is the client. The control plane
+// (https://api.<domain>) is JSON over HTTP with the X-API-Key header; commands
+// and files go to envd, the daemon inside each sandbox, over Connect RPC with
+// the protobuf codec and over its /files HTTP endpoint.
+//
+// # Reuse rule
+//
+// WithName attaches by name. The name is stored in the sandbox's metadata
+// under "sandagent.name" (with "sandagent.managed" = "true"). Attach lists
+// the running and paused sandboxes with that name (GET /v2/sandboxes, every
+// page), picks the oldest (earliest startedAt, then smallest id, so every
+// caller picks the same one) and connects to it (POST
+// /sandboxes/{id}/connect), which extends its timeout if it runs (Outcome
+// Reused) or resumes it if it is paused (Outcome Resumed). With no match it
+// creates one (Outcome Created). Goroutines attaching the same name in one
+// process take turns; across processes Attach converges: after creating it
+// lists again, and if several sandboxes carry the name, every caller picks
+// the oldest and the creator of any other destroys its own.
+//
+// WithID reattaches by the id from Handle.ID, from any process: connect, as
+// above. A sandbox that no longer exists is ErrNotFound, or, with
+// WithCreateIfMissing, replaced by a new one (Outcome Created, a new id).
+// With neither WithName nor WithID, every Attach creates a new sandbox.
+//
+// Lookups fail closed: only a confirmed absence (an empty list, a 404 on
+// connect) leads to a create. Authentication, rate-limit, network and server
+// errors are returned. A create is never retried blindly. If Attach fails or
+// its ctx ends after it created a sandbox, it destroys that sandbox, and only
+// that one.
+//
+// Attach makes one request by id (connect) and two by name (list, connect)
+// when the sandbox exists; creating by name takes three (list, create, list).
+// The workdir is learnt on first need (one Filesystem.Stat of the path "",
+// which envd resolves to the default workdir, else the user's home).
+//
+// # Decisions where E2B is silent
+//
+//   - Defaults follow the official SDKs: template "base", timeout 300 s,
+//     secure (envd access token), internet access on. The environment
+//     variables E2B_API_KEY, E2B_DOMAIN, E2B_API_URL and E2B_SANDBOX_URL are
+//     read when the matching option is not given. A missing API key makes
+//     New fail with ErrAuth.
+//   - envd is reached as the current SDKs do: RPCs through
+//     https://sandbox.<domain> for E2B's own domains, files (and RPCs on other
+//     domains) through https://49983-<id>.<domain>, always with the
+//     E2b-Sandbox-Id and E2b-Sandbox-Port headers; WithSandboxURL replaces
+//     both base URLs. The sandbox's own domain (from connect) wins over
+//     WithDomain.
+//   - The sandbox runs commands as envd's default user (the template's,
+//     "user" on E2B) in its default workdir (/home/user on E2B): no
+//     Authorization header is sent, which needs envd 0.4.0 or later.
+//   - Cmd.Args runs the program directly (no shell); Cmd.Shell runs
+//     "/bin/bash -l -c <line>", as the SDKs' commands.run does. A program
+//     that does not exist is ErrNotFound. Cmd.Timeout and ctx deadlines reach
+//     envd as Connect-Timeout-Ms, which envd uses as the process's timeout;
+//     when ctx ends the process is killed with SIGKILL. No timeout is applied
+//     by default (the SDKs use 60 s).
+//   - Stdin is forwarded with SendInput, in chunks of up to 64 KiB, then
+//     CloseStdin (envd 0.5.2 or later), as the SDKs do. As with os/exec, a
+//     Cmd.Stdin that never returns keeps a goroutine reading it; Wait does
+//     not wait for it.
+//   - Process.Signal sends SIGTERM or SIGKILL (os.Kill); envd has no others,
+//     so any other signal is ErrUnsupported.
+//   - Files are written with multipart POST /files (one part per file, the
+//     part's filename being the path), streamed, never buffered whole: Upload
+//     sends all its files in one request. Reads stream GET /files. A POST is
+//     not retried; a read is, on 429, 502, 503, 504 and resets.
+//   - Remove of a missing path is ErrNotFound (envd's Remove ignores missing
+//     paths, so Remove asks Stat first: two requests).
+//   - envd's proxy answers 502 when the sandbox is not running (paused
+//     without auto-resume, timed out or killed). Commands and files then fail
+//     with ErrState: the handle cannot tell a paused sandbox from a dead one
+//     without a control-plane request; Handle.State tells them apart.
+//   - State maps running and paused to sandagent.StateRunning and
+//     StatePaused; a sandbox the API no longer knows is StateDestroyed.
+//   - E2B has no stop (only pause and kill): Handle.Stop is ErrUnsupported.
+//     Handle.SetTimeout is E2B's set-timeout (it can shorten too); Pause of a
+//     paused sandbox is not an error; Destroy of a gone sandbox is not an
+//     error.
+//   - Handle.As accepts a *Native: the sandbox id, template, envd version,
+//     domain and access tokens, Native.Host for the public host of a port
+//     and Native.Move (envd's Filesystem.Move, which the Handle lacks).
+//
+// # URLs
+//
+// The package registers the e2b scheme for sandagent.Open:
+//
+//	e2b://my-project?template=base&timeout=10m&autopause=true
+//	e2b://?id=i1a2b3c4d5e6f7g8h9i0j&create=true
+//
+// The host is the name (WithName). Query parameters: id, template, timeout
+// (a Go duration), autopause, autoresume, secure, create
+// (WithCreateIfMissing), domain, and meta.<key>=<value> (WithMetadata); any
+// other is ErrInvalid. The API key and URLs come from the environment: a URL
+// is no place for a key.
+package e2b
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/httpx"
+	"github.com/sandagent/sandagent/internal/keylock"
+)
+
+// ProviderName is the provider's name, as Handle.Provider reports it.
+const ProviderName = "e2b"
+
+// Metadata keys this package sets on every sandbox it creates.
+const (
+	NameKey    = "sandagent.name"    // the name given with WithName
+	ManagedKey = "sandagent.managed" // "true"
+)
+
+// The official SDKs' defaults.
+const (
+	DefaultTemplate = "base"
+	DefaultTimeout  = 300 * time.Second
+	DefaultDomain   = "e2b.app"
+	envdPort        = 49983
+	userAgent       = "sandagent-e2b-go"
+)
+
+// Sandbox is an E2B sandbox configuration. Attach may be called many times,
+// from many goroutines.
+type Sandbox struct {
+	name, id        string
+	createIfMissing bool
+	template        string
+	timeout         time.Duration
+	autoPause       bool
+	autoResume      bool
+	env, metadata   map[string]string
+	secure          bool
+	apiKey          string
+	domain          string
+	apiURL          string
+	sandboxURL      string
+	hc              *http.Client
+	logger          *slog.Logger
+
+	api *api
+}
+
+// New returns an E2B Sandbox configuration. It does no I/O.
+func New(opts ...Option) (*Sandbox, error) {
+	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout, secure: true}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, wrap("new", err)
+		}
+	}
+	switch {
+	case s.name != "" && s.id != "":
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithName and WithID both given; choose one"))
+	case s.createIfMissing && s.id == "":
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithCreateIfMissing needs WithID"))
+	case s.autoResume && !s.autoPause:
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoResume needs WithAutoPause"))
+	}
+	s.apiKey = cmp.Or(s.apiKey, os.Getenv("E2B_API_KEY"))
+	if s.apiKey == "" {
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set E2B_API_KEY"))
+	}
+	s.domain = cmp.Or(s.domain, os.Getenv("E2B_DOMAIN"), DefaultDomain)
+	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv("E2B_API_URL"), "https://api."+s.domain), "/")
+	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv("E2B_SANDBOX_URL")), "/")
+	for what, u := range map[string]string{"E2B_API_URL": s.apiURL, "E2B_SANDBOX_URL": s.sandboxURL} {
+		if u != "" {
+			if err := checkURL(what, u); err != nil {
+				return nil, wrap("new", err)
+			}
+		}
+	}
+	if s.hc == nil {
+		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
+	}
+	s.api = &api{key: s.apiKey, c: httpx.NewClient(httpx.Options{
+		Provider:   ProviderName,
+		BaseURL:    s.apiURL,
+		HTTPClient: s.hc,
+		Logger:     s.logger,
+		Header:     map[string]string{"X-API-Key": s.apiKey},
+		UserAgent:  userAgent,
+	})}
+	return s, nil
+}
+
+// wrap tags err with the provider and op.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *sandagent.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Provider = ProviderName
+		if c.Op == "" || op == "new" {
+			c.Op = op
+		}
+		return &c
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &sandagent.Error{Provider: ProviderName, Op: op, Err: err}
+}
+
+// nameLocks serializes Attach by name within this process, per API and name.
+var nameLocks keylock.Map
+
+// Attach attaches to the configured sandbox, or creates it. See the package
+// documentation for the reuse rule.
+func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := s.attach(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, wrap("attach", err)
+	}
+	return h, nil
+}
+
+func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
+	switch {
+	case s.id != "":
+		sb, outcome, err := s.api.connect(ctx, s.id, s.timeout)
+		if err == nil {
+			return s.handle(sb, outcome), nil
+		}
+		if !errors.Is(err, sandagent.ErrNotFound) || !s.createIfMissing {
+			return nil, err
+		}
+		return s.create(ctx)
+	case s.name != "":
+		unlock, err := nameLocks.Lock(ctx, s.apiURL+"\x00"+s.name)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		// A sandbox found by the list can be killed before connect reaches
+		// it: then look again.
+		for range 3 {
+			found, err := s.findByName(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if len(found) == 0 {
+				return s.create(ctx)
+			}
+			sb, outcome, err := s.api.connect(ctx, found[0].SandboxID, s.timeout)
+			if err == nil {
+				return s.handle(sb, outcome), nil
+			}
+			if !errors.Is(err, sandagent.ErrNotFound) {
+				return nil, err
+			}
+		}
+		return nil, sandagent.Errorf(sandagent.ErrConflict, "sandboxes named %q keep disappearing while attaching", s.name)
+	default:
+		return s.create(ctx)
+	}
+}
+
+// findByName lists every running or paused sandbox carrying the name, oldest
+// first: the first is the one every caller picks.
+func (s *Sandbox) findByName(ctx context.Context) ([]listedSandbox, error) {
+	var found []listedSandbox
+	for sb, err := range s.api.list(ctx, Filter{Metadata: map[string]string{NameKey: s.name}}) {
+		if err != nil {
+			return nil, err
+		}
+		if sb.Metadata[NameKey] == s.name { // the server filters; make sure
+			found = append(found, sb)
+		}
+	}
+	sortOldestFirst(found)
+	return found, nil
+}
+
+// create creates a sandbox and, by name, converges with any other caller
+// that created one at the same time. Whatever goes wrong after the create,
+// the sandbox it made is destroyed.
+func (s *Sandbox) create(ctx context.Context) (_ *sandagent.Handle, err error) {
+	sb, err := s.api.create(ctx, s.newSandbox())
+	if err != nil {
+		return nil, err
+	}
+	mine := sb.SandboxID
+	defer func() {
+		if err != nil && mine != "" {
+			s.destroyQuietly(ctx, mine)
+		}
+	}()
+	if s.name != "" {
+		found, err := s.findByName(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(found) > 0 && found[0].SandboxID != mine {
+			// Another caller's sandbox is older: it wins, ours goes.
+			s.destroyQuietly(ctx, mine)
+			mine = ""
+			winner, outcome, err := s.api.connect(ctx, found[0].SandboxID, s.timeout)
+			if err != nil {
+				return nil, err
+			}
+			return s.handle(winner, outcome), nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a caller that gave up owns nothing
+	}
+	return s.handle(sb, sandagent.Created), nil
+}
+
+// destroyQuietly kills a sandbox this Attach created, even after ctx ended.
+func (s *Sandbox) destroyQuietly(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.api.kill(ctx, id); err != nil && s.logger != nil {
+		s.logger.Warn("sandagent: destroying a sandbox this attach created failed", slog.String("provider", ProviderName), slog.String("sandbox", id), slog.String("err", err.Error()))
+	}
+}
+
+func (s *Sandbox) newSandbox() newSandbox {
+	md := map[string]string{}
+	for k, v := range s.metadata {
+		md[k] = v
+	}
+	md[ManagedKey] = "true"
+	if s.name != "" {
+		md[NameKey] = s.name
+	}
+	body := newSandbox{
+		TemplateID:    s.template,
+		Timeout:       seconds(s.timeout),
+		AutoPause:     s.autoPause,
+		Secure:        s.secure,
+		AllowInternet: true,
+		Metadata:      md,
+		EnvVars:       s.env,
+	}
+	if s.autoResume {
+		body.AutoResume = &autoResume{Enabled: true}
+	}
+	return body
+}

@@ -1,0 +1,70 @@
+//go:build unix
+
+// Package e2btest is an E2B-compatible emulator: an httptest-style server on
+// a loopback port that speaks E2B's control-plane REST API and, on the same
+// port, the API of envd (the daemon inside each sandbox: Connect-RPC
+// services process.Process and filesystem.Filesystem plus its HTTP routes).
+// Commands and files are real: every sandbox is a sandbox of the local
+// engine, a directory on this machine whose processes run as the calling
+// user.
+//
+// It is the test double of package e2b, and it is faithful enough for the
+// official E2B SDKs: point one at Server.URL as both the API URL and the
+// sandbox URL (JS: apiUrl and sandboxUrl, or E2B_API_URL and
+// E2B_SANDBOX_URL) and use Server.APIKey.
+//
+// # Reuse rule
+//
+// The emulator implements E2B's, which package e2b builds on: a sandbox is
+// found again by its id (POST /sandboxes/{id}/connect resumes a paused one
+// and extends the timeout of a running one, never shortening it) or by its
+// metadata (GET /v2/sandboxes?metadata=…&state=running,paused, paginated
+// with X-Next-Token). A sandbox lives until it is killed or its timeout
+// ends; at the end of its timeout it is killed, or paused when it was
+// created with autoPause. Paused sandboxes keep their processes (stopped
+// with SIGSTOP) and files until they are resumed or killed.
+//
+// # Routing
+//
+// A request that carries E2b-Sandbox-Id or E2b-Sandbox-Port goes to envd of
+// that sandbox, as through E2B's proxy on a localhost or IP host: a missing
+// one of the pair is 400 "missing header", an unknown sandbox (or a paused
+// one without auto-resume) is 502 {"sandboxId","message","code"}, a port
+// other than 49983 is 502 "The sandbox is running but port is not open".
+// Requests to envd's paths without the headers are 400 "Invalid host", as
+// the proxy answers a host it cannot parse. Everything else is the control
+// plane, which requires X-API-Key (401 {"code","message"} otherwise; GET
+// /health is open and answers 200 "Health check successful").
+//
+// # Decisions where E2B is silent or the emulator differs
+//
+//   - Time: sandbox timeouts, endAt, startedAt, pagination cursors and the
+//     expiry of signed file URLs follow Server.Clock. Timeouts are applied
+//     lazily, on the next request. Keepalive events and the process timeout
+//     of Connect-Timeout-Ms use real time, as they do in envd.
+//   - Home and working directory: the sandbox's home (what "~", relative
+//     paths and an empty cwd resolve against, and what HOME is) is the real
+//     host path of the engine sandbox's work tree, not /home/user, so that
+//     `pwd` and the file API agree. Paths outside it are invalid_argument
+//     (RPC) or 400 (HTTP). The users "user" and "root" are accepted and are
+//     the same host user; other names are unauthenticated (RPC) or 401.
+//   - Templates: only the names given to WithTemplates (default "base")
+//     exist, with an optional ":default" tag; templateID and alias are both
+//     the name. Every sandbox reports cpuCount 2, memoryMB 512, diskSizeMB
+//     10240 and envdVersion 0.6.13.
+//   - The team's maximum sandbox length is 24 hours.
+//   - envdAccessToken is an HMAC of the sandbox id under a per-server key,
+//     so it stays the same across pause and resume.
+//   - Output of a process reaches only the streams subscribed to it (Start
+//     and Connect); with none it is dropped, as in envd. Subscribers get it
+//     with back-pressure, so a slow reader slows the process, never the
+//     server's memory.
+//   - An EndEvent's status is derived from the exit code; a process killed
+//     by a signal reports the last signal the emulator sent it (SIGKILL
+//     when none).
+//   - PTYs, Update, file watching, /metrics and file metadata (X-Metadata-*
+//     headers, xattrs) are not implemented: PTY and watch RPCs answer
+//     unimplemented.
+//   - Close kills every process of every sandbox; with WithDir the
+//     directories stay, otherwise the temporary root is removed.
+package e2btest

@@ -1,0 +1,203 @@
+//go:build unix
+
+package e2btest
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem/filesystemconnect"
+	"github.com/sandagent/sandagent/e2b/internal/envd/process/processconnect"
+	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/internal/engine"
+)
+
+// Server is a running E2B emulator. Its exported fields are safe to use
+// concurrently with requests.
+type Server struct {
+	// URL is the base URL of the control plane and of envd, e.g.
+	// http://127.0.0.1:PORT: use it as both the API URL and the sandbox URL.
+	URL string
+	// Faults injects failures into requests (answered with the control
+	// plane's {code,message} body).
+	Faults *emu.Faults
+	// Requests counts every request, control plane and envd alike.
+	Requests *emu.Counter
+	// Clock is the time of sandbox timeouts, startedAt and endAt.
+	Clock *emu.Clock
+
+	srv       *httptest.Server
+	eng       *engine.Engine
+	dir       string
+	removeDir bool
+	apiKey    string
+	templates map[string]bool
+	api       *http.ServeMux // the control plane's routes
+	keepalive time.Duration
+	tokenKey  []byte
+
+	ctx    context.Context // ends with Close: stops every stream
+	cancel context.CancelFunc
+	procWG sync.WaitGroup // process waiters
+
+	mu        sync.Mutex
+	sandboxes map[string]*sandbox
+
+	cut atomic.Int64 // the next stream is cut after this many data events; -1: off
+}
+
+// Option configures NewServer.
+type Option func(*Server)
+
+// WithAPIKey sets the accepted X-API-Key value. By default the server makes
+// one up, in the format of real keys ("e2b_" and 40 hex digits).
+func WithAPIKey(key string) Option { return func(s *Server) { s.apiKey = key } }
+
+// WithDir sets the engine's root directory, where sandboxes keep their
+// files. By default it is a new temporary directory, removed by Close.
+func WithDir(dir string) Option { return func(s *Server) { s.dir = dir } }
+
+// WithTemplates sets the templates sandboxes can be created from (default
+// "base"). Creating from another is 404 "template '<name>' not found".
+func WithTemplates(ids ...string) Option {
+	return func(s *Server) {
+		s.templates = map[string]bool{}
+		for _, id := range ids {
+			s.templates[id] = true
+		}
+	}
+}
+
+// WithKeepaliveInterval makes every process stream send a keepalive event
+// after d without data, whatever its Keepalive-Ping-Interval header says
+// (by default that header's seconds, else 90 s, as envd does). It lets
+// tests see keepalives without waiting.
+func WithKeepaliveInterval(d time.Duration) Option { return func(s *Server) { s.keepalive = d } }
+
+// NewServer starts an emulator on a loopback port. It panics if it cannot,
+// like httptest.NewServer. Call Close when done.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		Faults:    &emu.Faults{},
+		Requests:  &emu.Counter{},
+		Clock:     &emu.Clock{},
+		templates: map[string]bool{"base": true},
+		sandboxes: map[string]*sandbox{},
+		tokenKey:  randomBytes(32),
+	}
+	s.cut.Store(-1)
+	for _, o := range opts {
+		o(s)
+	}
+	if s.apiKey == "" {
+		s.apiKey = "e2b_" + hex.EncodeToString(randomBytes(20))
+	}
+	if s.dir == "" {
+		dir, err := os.MkdirTemp("", "e2btest-")
+		if err != nil {
+			panic("e2btest: " + err.Error())
+		}
+		s.dir, s.removeDir = dir, true
+	}
+	eng, err := engine.Open(s.dir)
+	if err != nil {
+		panic("e2btest: " + err.Error())
+	}
+	s.eng = eng
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.api = s.newAPIMux()
+
+	envd := http.NewServeMux()
+	envd.Handle(processconnect.NewProcessHandler(&processService{s: s}))
+	envd.Handle(filesystemconnect.NewFilesystemHandler(&filesystemService{}))
+	envd.HandleFunc("GET /files", s.getFiles)
+	envd.HandleFunc("POST /files", s.postFiles)
+	envd.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	envd.HandleFunc("GET /envs", s.getEnvs)
+
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
+			s.proxy(w, r, envd)
+			return
+		}
+		s.controlPlane(w, r)
+	})
+	s.srv = httptest.NewUnstartedServer(emu.Middleware(s.Faults, s.Requests, writeAPIError, root))
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // gRPC clients speak HTTP/2 with prior knowledge
+	s.srv.Config.Protocols = protocols
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s
+}
+
+// APIKey returns the X-API-Key value the server accepts.
+func (s *Server) APIKey() string { return s.apiKey }
+
+// Dir returns the engine's root directory.
+func (s *Server) Dir() string { return s.dir }
+
+// CutStreams makes the next process stream (Start or Connect) break after
+// it has sent n data events: the connection is dropped without an end of
+// stream, as a network failure would. A negative n disarms it.
+func (s *Server) CutStreams(n int) { s.cut.Store(int64(n)) }
+
+// Close kills every process of every sandbox, ends open streams, shuts the
+// server down and, unless WithDir was given, removes the engine's root.
+func (s *Server) Close() {
+	s.cancel()
+	s.mu.Lock()
+	for _, sb := range s.sandboxes {
+		_ = sb.eng.Stop()
+	}
+	s.sandboxes = map[string]*sandbox{}
+	s.mu.Unlock()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+	s.procWG.Wait()
+	if s.removeDir {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+// accessToken is the envdAccessToken of a secure sandbox.
+func (s *Server) accessToken(id string) string {
+	m := hmac.New(sha256.New, s.tokenKey)
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// writeJSON writes v as the JSON body of a status response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// apiError is the control plane's (and envd's HTTP) error body.
+type apiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeAPIError writes {"code":status,"message":msg}.
+func writeAPIError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Code: status, Message: msg})
+}

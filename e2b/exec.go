@@ -1,0 +1,251 @@
+package e2b
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
+	"github.com/sandagent/sandagent/e2b/internal/envd/process"
+)
+
+// keepalivePing is the keepalive interval, in seconds, asked of envd on the
+// output stream (the SDKs' value).
+const keepalivePing = "50"
+
+// stdinChunk is the most stdin one SendInput carries.
+const stdinChunk = 64 << 10
+
+// Start runs c with Process.Start and returns once envd reports the pid.
+// The stream then delivers output and, at the end, the exit code.
+func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, error) {
+	cfg := &process.ProcessConfig{Envs: c.Env}
+	if c.Shell != "" {
+		cfg.Cmd, cfg.Args = "/bin/bash", []string{"-l", "-c", c.Shell}
+	} else {
+		cfg.Cmd, cfg.Args = c.Args[0], c.Args[1:]
+	}
+	if c.Dir != "" {
+		cfg.Cwd = proto.String(c.Dir)
+	}
+	req := connect.NewRequest(&process.StartRequest{Process: cfg, Stdin: proto.Bool(c.Stdin != nil)})
+	req.Header().Set("Keepalive-Ping-Interval", keepalivePing)
+	// ctx's deadline (Cmd.Timeout's, or the caller's) goes as
+	// Connect-Timeout-Ms, which envd applies to the process.
+	stream, err := h.proc.Start(ctx, req)
+	if err != nil {
+		return nil, h.startErr(ctx, err)
+	}
+	var pid uint32
+	for pid == 0 {
+		if !stream.Receive() {
+			err := stream.Err()
+			_ = stream.Close()
+			if err == nil {
+				err = errors.New("the output stream ended before the process started")
+			}
+			return nil, h.startErr(ctx, err)
+		}
+		if st := stream.Msg().GetEvent().GetStart(); st != nil {
+			pid = st.GetPid()
+			if pid == 0 {
+				_ = stream.Close()
+				return nil, wrap("exec", sandagent.Errorf(nil, "envd reported pid 0"))
+			}
+		}
+	}
+	p := &proc{h: h, pid: pid, done: make(chan struct{})}
+	go p.run(ctx, stream, c.Stdout, c.Stderr)
+	if c.Stdin != nil {
+		go p.feed(ctx, c.Stdin)
+	}
+	return p, nil
+}
+
+func (h *handle) startErr(ctx context.Context, err error) error {
+	err = h.rpcErr(ctx, "exec", err)
+	if spawnFailed(err) {
+		var e *sandagent.Error
+		errors.As(err, &e)
+		c := *e
+		c.Kind = sandagent.ErrNotFound
+		return &c
+	}
+	return err
+}
+
+// proc is a process started through envd.
+type proc struct {
+	h    *handle
+	pid  uint32
+	done chan struct{} // closed when the stream has ended
+
+	// Set before done is closed.
+	code   int
+	exited bool // the end event arrived
+	err    error
+
+	mu       sync.Mutex
+	stdinErr error
+}
+
+var _ driver.Signaler = (*proc)(nil)
+
+func (p *proc) PID() int { return int(p.pid) }
+
+// Wait waits for the end of the output stream.
+func (p *proc) Wait() (int, error) {
+	<-p.done
+	if p.err != nil {
+		return p.code, p.err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.code == 0 && p.stdinErr != nil {
+		return 0, p.stdinErr
+	}
+	return p.code, nil
+}
+
+// run delivers the output and records the end. When ctx ends first, the
+// process is killed: envd keeps running a process whose stream went away.
+func (p *proc) run(ctx context.Context, stream *connect.ServerStreamForClient[process.StartResponse], stdout, stderr io.Writer) {
+	defer close(p.done)
+	for stream.Receive() {
+		switch ev := stream.Msg().GetEvent().GetEvent().(type) {
+		case *process.ProcessEvent_Data:
+			switch out := ev.Data.GetOutput().(type) {
+			case *process.ProcessEvent_DataEvent_Stdout:
+				_, _ = stdout.Write(out.Stdout)
+			case *process.ProcessEvent_DataEvent_Stderr:
+				_, _ = stderr.Write(out.Stderr)
+			case *process.ProcessEvent_DataEvent_Pty:
+				_, _ = stdout.Write(out.Pty)
+			}
+		case *process.ProcessEvent_End:
+			p.code, p.exited = int(ev.End.GetExitCode()), true
+		}
+		if p.exited {
+			break
+		}
+	}
+	err := stream.Err()
+	_ = stream.Close()
+	if p.exited {
+		// Killed by envd at the deadline: let ctx catch up so that the
+		// caller sees the timeout rather than a bare signal.
+		if dl, ok := ctx.Deadline(); ok && p.code == -1 && time.Until(dl) < 100*time.Millisecond {
+			<-ctx.Done()
+		}
+		return
+	}
+	p.code = -1
+	p.kill(ctx)
+	switch {
+	case ctx.Err() != nil:
+		p.err = ctx.Err()
+	case err == nil:
+		p.err = wrap("exec", sandagent.Errorf(nil, "the output stream ended without an exit status"))
+	default:
+		p.err = p.h.rpcErr(ctx, "exec", err)
+	}
+}
+
+// kill sends SIGKILL, even after ctx ended, and ignores failures: the
+// process may be gone already.
+func (p *proc) kill(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = p.signal(ctx, process.Signal_SIGNAL_SIGKILL)
+}
+
+// Signal sends SIGTERM or SIGKILL, the signals envd knows.
+func (p *proc) Signal(ctx context.Context, sig os.Signal) error {
+	var s process.Signal
+	switch sig {
+	case syscall.SIGKILL:
+		s = process.Signal_SIGNAL_SIGKILL
+	case syscall.SIGTERM:
+		s = process.Signal_SIGNAL_SIGTERM
+	default:
+		return sandagent.Errorf(sandagent.ErrUnsupported, "envd sends SIGTERM and SIGKILL only, not %v", sig)
+	}
+	select {
+	case <-p.done:
+		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
+	default:
+	}
+	return p.signal(ctx, s)
+}
+
+func (p *proc) signal(ctx context.Context, s process.Signal) error {
+	_, err := p.h.proc.SendSignal(ctx, connect.NewRequest(&process.SendSignalRequest{
+		Process: p.selector(),
+		Signal:  s,
+	}))
+	return p.h.rpcErr(ctx, "signal", err)
+}
+
+func (p *proc) selector() *process.ProcessSelector {
+	return &process.ProcessSelector{Selector: &process.ProcessSelector_Pid{Pid: p.pid}}
+}
+
+// feed copies r to the process's stdin with SendInput, then closes it with
+// CloseStdin. It stops quietly when the process has ended.
+func (p *proc) feed(ctx context.Context, r io.Reader) {
+	buf := make([]byte, stdinChunk)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			_, err := p.h.proc.SendInput(ctx, connect.NewRequest(&process.SendInputRequest{
+				Process: p.selector(),
+				Input:   &process.ProcessInput{Input: &process.ProcessInput_Stdin{Stdin: buf[:n]}},
+			}))
+			if err != nil {
+				p.failStdin(ctx, "stdin", err)
+				return
+			}
+		}
+		if rerr != nil {
+			if rerr != io.EOF {
+				p.failStdin(ctx, "", rerr)
+			}
+			_, err := p.h.proc.CloseStdin(ctx, connect.NewRequest(&process.CloseStdinRequest{Process: p.selector()}))
+			if err != nil {
+				p.failStdin(ctx, "stdin", err)
+			}
+			return
+		}
+	}
+}
+
+// failStdin records a stdin failure for Wait, unless the process is gone
+// (then the failure is expected and its exit status is what counts).
+func (p *proc) failStdin(ctx context.Context, op string, err error) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if op != "" {
+		err = p.h.rpcErr(ctx, op, err)
+		if errors.Is(err, sandagent.ErrNotFound) || ctx.Err() != nil {
+			return
+		}
+	} else {
+		err = &sandagent.Error{Provider: ProviderName, Op: "stdin", Message: "reading Cmd.Stdin failed", Err: err}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stdinErr == nil {
+		p.stdinErr = err
+	}
+}

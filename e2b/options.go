@@ -1,0 +1,225 @@
+package e2b
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sandagent/sandagent"
+)
+
+// Option configures a Sandbox (and List).
+type Option func(*Sandbox) error
+
+// WithName attaches by name: see the package documentation. A name is 1 to
+// 128 bytes of UTF-8 without control characters.
+func WithName(name string) Option {
+	return func(s *Sandbox) error {
+		if err := checkText("name", name); err != nil {
+			return err
+		}
+		s.name = name
+		return nil
+	}
+}
+
+// WithID reattaches by the id that Handle.ID returned.
+func WithID(id string) Option {
+	return func(s *Sandbox) error {
+		if !validID(id) {
+			return sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want lowercase letters and digits", id)
+		}
+		s.id = id
+		return nil
+	}
+}
+
+// validID accepts E2B's ids ("i" and 20 letters or digits today) and the
+// legacy "<id>-<clientID>" form the API still takes.
+func validID(id string) bool {
+	a, b, composite := strings.Cut(id, "-")
+	return lowerAlnum(a) && (!composite || lowerAlnum(b))
+}
+
+func lowerAlnum(s string) bool {
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 64
+}
+
+// WithCreateIfMissing makes an Attach by id whose sandbox is gone create a
+// new one instead of failing with ErrNotFound. Handle.ID then differs.
+func WithCreateIfMissing() Option {
+	return func(s *Sandbox) error { s.createIfMissing = true; return nil }
+}
+
+// WithTemplate sets the template of sandboxes Attach creates (default
+// "base"): an id or a name, "namespace/alias[:tag]" accepted.
+func WithTemplate(template string) Option {
+	return func(s *Sandbox) error {
+		if err := checkText("template", template); err != nil {
+			return err
+		}
+		s.template = template
+		return nil
+	}
+}
+
+// WithTimeout sets how long a sandbox lives after Attach creates or
+// connects to it (default 300 s, whole seconds, rounded up). At the end it is
+// killed, or paused with WithAutoPause. Handle.SetTimeout moves it.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Sandbox) error {
+		if d <= 0 {
+			return sandagent.Errorf(sandagent.ErrInvalid, "timeout %s is not positive", d)
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// WithAutoPause makes a created sandbox pause instead of being killed when
+// its timeout ends, so that the next Attach resumes it.
+func WithAutoPause() Option {
+	return func(s *Sandbox) error { s.autoPause = true; return nil }
+}
+
+// WithAutoResume makes a created sandbox resume by itself when traffic
+// reaches it while paused. It needs WithAutoPause.
+func WithAutoResume() Option {
+	return func(s *Sandbox) error { s.autoResume = true; return nil }
+}
+
+// WithEnv sets environment variables for every command of a sandbox Attach
+// creates.
+func WithEnv(env map[string]string) Option {
+	return func(s *Sandbox) error {
+		for k, v := range env {
+			if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+				return sandagent.Errorf(sandagent.ErrInvalid, "environment variable %q: names cannot be empty or hold '=' or NUL, values cannot hold NUL", k)
+			}
+			s.env = setKey(s.env, k, v)
+		}
+		return nil
+	}
+}
+
+// WithMetadata adds metadata to a sandbox Attach creates, for List to find
+// it by (a user id, say). The keys sandagent.name and sandagent.managed are
+// this package's and cannot be set.
+func WithMetadata(md map[string]string) Option {
+	return func(s *Sandbox) error {
+		for k, v := range md {
+			if err := checkText("metadata key", k); err != nil {
+				return err
+			}
+			if k == NameKey || k == ManagedKey {
+				return sandagent.Errorf(sandagent.ErrInvalid, "metadata key %q is reserved", k)
+			}
+			if !utf8.ValidString(v) {
+				return sandagent.Errorf(sandagent.ErrInvalid, "metadata %q: value is not UTF-8", k)
+			}
+			s.metadata = setKey(s.metadata, k, v)
+		}
+		return nil
+	}
+}
+
+func setKey(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return m
+}
+
+// WithSecure says whether created sandboxes require the envd access token
+// (default true, as the SDKs).
+func WithSecure(on bool) Option {
+	return func(s *Sandbox) error { s.secure = on; return nil }
+}
+
+// WithAPIKey sets the API key (default $E2B_API_KEY). It never appears in
+// errors or logs.
+func WithAPIKey(key string) Option {
+	return func(s *Sandbox) error {
+		if key == "" || strings.ContainsAny(key, "\r\n") {
+			return sandagent.Errorf(sandagent.ErrInvalid, "API key is empty or malformed")
+		}
+		s.apiKey = key
+		return nil
+	}
+}
+
+// WithDomain sets E2B's domain (default $E2B_DOMAIN, else "e2b.app").
+func WithDomain(domain string) Option {
+	return func(s *Sandbox) error {
+		if domain == "" || strings.ContainsAny(domain, "/:?#@ ") {
+			return sandagent.Errorf(sandagent.ErrInvalid, "domain %q: want a host name such as e2b.app", domain)
+		}
+		s.domain = domain
+		return nil
+	}
+}
+
+// WithAPIURL sets the control plane's base URL (default $E2B_API_URL, else
+// https://api.<domain>).
+func WithAPIURL(u string) Option {
+	return func(s *Sandbox) error {
+		if err := checkURL("API URL", u); err != nil {
+			return err
+		}
+		s.apiURL = u
+		return nil
+	}
+}
+
+// WithSandboxURL sends every envd request (commands and files) to this base
+// URL, routed by the E2b-Sandbox-Id header (default $E2B_SANDBOX_URL, else
+// derived from the domain).
+func WithSandboxURL(u string) Option {
+	return func(s *Sandbox) error {
+		if err := checkURL("sandbox URL", u); err != nil {
+			return err
+		}
+		s.sandboxURL = u
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client for every request. Its Timeout must be
+// zero: command output streams for as long as the command runs.
+func WithHTTPClient(c *http.Client) Option {
+	return func(s *Sandbox) error {
+		if c == nil {
+			return sandagent.Errorf(sandagent.ErrInvalid, "nil HTTP client")
+		}
+		s.hc = c
+		return nil
+	}
+}
+
+// WithLogger logs every operation and request at debug level (default: no
+// logging). Keys and tokens are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Sandbox) error { s.logger = l; return nil }
+}
+
+func checkText(what, v string) error {
+	if v == "" || len(v) > 128 || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return sandagent.Errorf(sandagent.ErrInvalid, "%s %q: want 1 to 128 bytes of UTF-8 without control characters", what, v)
+	}
+	return nil
+}
+
+func checkURL(what, v string) error {
+	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+		return sandagent.Errorf(sandagent.ErrInvalid, "%s: want an http:// or https:// URL", what)
+	}
+	return nil
+}
