@@ -57,14 +57,7 @@ func NewClient(o Options) *resty.Client {
 	if o.UserAgent != "" {
 		c.SetHeader("User-Agent", o.UserAgent)
 	}
-	retries := o.Retries
-	switch {
-	case retries == 0:
-		retries = 3
-	case retries < 0:
-		retries = 0
-	}
-	c.SetRetryCount(retries).
+	c.SetRetryCount(retriesOf(o.Retries)).
 		SetRetryWaitTime(cmpOr(o.MinWait, 200*time.Millisecond)).
 		SetRetryMaxWaitTime(cmpOr(o.MaxWait, 30*time.Second)).
 		AddRetryCondition(retryable).
@@ -116,28 +109,10 @@ func retryable(r *resty.Response, err error) bool {
 		return false
 	}
 	ctx := r.Request.Context()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !idempotent(ctx, r.Request.Method) {
 		return false
 	}
-	switch r.Request.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
-	default:
-		if ctx.Value(idempotentKey{}) == nil {
-			return false
-		}
-	}
-	if err != nil {
-		// A transport that already classified the failure (an
-		// *sandagent.Error) made it final; otherwise it is a connection
-		// refused or reset, or an EOF before a response.
-		var se *sandagent.Error
-		return !errors.As(err, &se)
-	}
-	switch r.StatusCode() {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return retryableOutcome(r.RawResponse, err)
 }
 
 func retryAfter(_ *resty.Client, r *resty.Response) (time.Duration, error) {

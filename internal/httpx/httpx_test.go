@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,4 +147,36 @@ func TestClassifiedTransportErrorsAreFinal(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, "read", e.Op)
 	require.Equal(t, "sandbox is paused", e.Message)
+}
+
+func TestTransportRetriesForPlainClients(t *testing.T) {
+	srv, n := server(t, 503, 429)
+	o := client(srv.URL)
+	hc := &http.Client{Transport: Transport(nil, o)}
+	resp, err := hc.Get(srv.URL + "/x")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.EqualValues(t, 3, n.Load())
+
+	resp, err = hc.Post(srv.URL+"/x", "text/plain", strings.NewReader("body"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.EqualValues(t, 4, n.Load())
+
+	srv2, n2 := server(t, 503, 503)
+	req, err := http.NewRequest(http.MethodPut, srv2.URL+"/x", strings.NewReader("replayable"))
+	require.NoError(t, err)
+	resp, err = hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.EqualValues(t, 3, n2.Load(), "a replayable body is sent again")
+
+	srv3, n3 := server(t, 503, 503)
+	resp, err = hc.Post(srv3.URL+"/create", "text/plain", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 503, resp.StatusCode)
+	require.EqualValues(t, 1, n3.Load(), "a POST is not retried")
 }

@@ -1,0 +1,568 @@
+//go:build unix
+
+package sandock_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/sandboxtest"
+	"github.com/sandagent/sandagent/sandock"
+	"github.com/sandagent/sandagent/sandock/sandocktest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func newServer(t *testing.T, opts ...sandocktest.Option) *sandocktest.Server {
+	t.Helper()
+	srv, err := sandocktest.NewServer(opts...)
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newSandbox(t *testing.T, srv *sandocktest.Server, opts ...sandock.Option) *sandock.Sandbox {
+	t.Helper()
+	all := append([]sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey)}, opts...)
+	sb, err := sandock.New(all...)
+	require.NoError(t, err)
+	return sb
+}
+
+func attach(t *testing.T, srv *sandocktest.Server, opts ...sandock.Option) *sandagent.Handle {
+	t.Helper()
+	h, err := newSandbox(t, srv, opts...).Attach(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+	return h
+}
+
+func TestConformance(t *testing.T) {
+	srv := newServer(t)
+	sandboxtest.Run(t, sandboxtest.Factory{
+		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
+			var opts []sandock.Option
+			if o.ID != "" {
+				opts = append(opts, sandock.WithID(o.ID))
+			}
+			return newSandbox(t, srv, opts...)
+		},
+		Lacks: map[sandboxtest.Capability]string{
+			sandboxtest.NameReuse:  "Sandock sandboxes have no names; callers reattach by the stored id (WithID)",
+			sandboxtest.Pause:      "the Sandock API has no pause endpoint",
+			sandboxtest.SetTimeout: "activeDeadlineSeconds is set at create only; the API cannot extend it",
+			sandboxtest.Stdin:      "the shell API takes stdin only as one string before the command runs, not as a stream",
+		},
+	})
+}
+
+func TestCreateIsCreateThenStart(t *testing.T) {
+	srv := newServer(t)
+	sb := newSandbox(t, srv)
+	h1, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h1.Destroy(context.Background()) })
+	require.Equal(t, sandagent.Created, h1.Outcome())
+	require.True(t, strings.HasPrefix(h1.ID(), "sdb"), h1.ID())
+	require.Equal(t, []string{"POST /api/v1/sandbox", "POST /api/v1/sandbox/" + h1.ID() + "/start"}, srv.Requests.Requests())
+	require.Equal(t, sandocktest.StatusRunning, srv.Status(h1.ID()))
+
+	h2, err := sb.Attach(t.Context())
+	require.NoError(t, err, "without an id every Attach creates")
+	t.Cleanup(func() { _ = h2.Destroy(context.Background()) })
+	require.Equal(t, sandagent.Created, h2.Outcome())
+	require.NotEqual(t, h1.ID(), h2.ID())
+	require.Equal(t, 4, srv.Requests.Total())
+}
+
+func TestReattachRunningIsOneRequest(t *testing.T) {
+	srv := newServer(t)
+	h1 := attach(t, srv)
+	require.NoError(t, h1.WriteFile(t.Context(), "kept.txt", []byte("kept")))
+	require.NoError(t, h1.Close())
+
+	srv.Requests.Reset()
+	h2 := attach(t, srv, sandock.WithID(h1.ID()))
+	require.Equal(t, sandagent.Reused, h2.Outcome())
+	require.Equal(t, h1.ID(), h2.ID())
+	require.Equal(t, []string{"GET /api/v1/sandbox"}, srv.Requests.Requests(), "reattach is one status check")
+	got, err := h2.ReadFile(t.Context(), "kept.txt")
+	require.NoError(t, err)
+	require.Equal(t, "kept", string(got))
+}
+
+// TestNotRunningIsReplaced covers every way a stored id stops being usable:
+// each gives a new sandbox with a new id, in which the volume's files are
+// still there, and the old sandbox is not restarted.
+func TestNotRunningIsReplaced(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		make      func(t *testing.T, srv *sandocktest.Server, h *sandagent.Handle)
+		oldStatus string
+	}{
+		{"stopped", func(t *testing.T, _ *sandocktest.Server, h *sandagent.Handle) {
+			require.NoError(t, h.Stop(t.Context()))
+		}, sandocktest.StatusStopped},
+		{"paused", func(t *testing.T, srv *sandocktest.Server, h *sandagent.Handle) {
+			require.NoError(t, srv.Pause(h.ID()))
+		}, sandocktest.StatusPaused},
+		{"deleted", func(t *testing.T, _ *sandocktest.Server, h *sandagent.Handle) {
+			require.NoError(t, h.Destroy(t.Context()))
+		}, ""},
+		{"expired", func(t *testing.T, srv *sandocktest.Server, _ *sandagent.Handle) {
+			srv.Clock.Advance(31 * time.Minute) // past the default 1800 s deadline
+		}, sandocktest.StatusStopped},
+		{"expired-and-auto-deleted", func(t *testing.T, srv *sandocktest.Server, _ *sandagent.Handle) {
+			srv.Clock.Advance(31*time.Minute + 24*time.Hour)
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, sandocktest.WithVolumeDelay(0))
+			srv.Clock.Set(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			vol := sandock.WithVolume("work-"+tc.name, "/workspace/data")
+			h1 := attach(t, srv, vol)
+			require.NoError(t, h1.WriteFile(t.Context(), "data/notes.txt", []byte("on the volume")))
+			require.NoError(t, h1.WriteFile(t.Context(), "scratch.txt", []byte("in the sandbox")))
+			tc.make(t, srv, h1)
+
+			srv.Requests.Reset()
+			h2 := attach(t, srv, sandock.WithID(h1.ID()), vol)
+			require.Equal(t, sandagent.Created, h2.Outcome())
+			require.NotEqual(t, h1.ID(), h2.ID())
+			require.Equal(t, []string{
+				"GET /api/v1/sandbox",
+				"GET /api/v1/volume/name/work-" + tc.name,
+				"POST /api/v1/sandbox",
+				"POST /api/v1/sandbox/" + h2.ID() + "/start",
+			}, srv.Requests.Requests())
+			require.Equal(t, tc.oldStatus, srv.Status(h1.ID()), "the old sandbox is not restarted")
+
+			got, err := h2.ReadFile(t.Context(), "data/notes.txt")
+			require.NoError(t, err)
+			require.Equal(t, "on the volume", string(got))
+			_, err = h2.ReadFile(t.Context(), "scratch.txt")
+			require.ErrorIs(t, err, sandagent.ErrNotFound, "a new sandbox: only the volume's files carry over")
+			require.Equal(t, []sandagent.Volume{{Name: "work-" + tc.name, MountPath: "/workspace/data"}}, h2.Volumes())
+		})
+	}
+}
+
+func TestUnknownIDIsReplaced(t *testing.T) {
+	srv := newServer(t)
+	sb := newSandbox(t, srv, sandock.WithID("sdbNoSuchSandbox"))
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+	require.Equal(t, sandagent.Created, h.Outcome())
+	require.Equal(t, 3, srv.Requests.Total())
+
+	// The Sandbox now follows the replacement.
+	srv.Requests.Reset()
+	h2, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, sandagent.Reused, h2.Outcome())
+	require.Equal(t, h.ID(), h2.ID())
+	require.Equal(t, []string{"GET /api/v1/sandbox"}, srv.Requests.Requests())
+}
+
+func TestRestartStopped(t *testing.T) {
+	srv := newServer(t)
+	t.Run("stopped", func(t *testing.T) {
+		h1 := attach(t, srv)
+		require.NoError(t, h1.WriteFile(t.Context(), "kept.txt", []byte("kept")))
+		require.NoError(t, h1.Stop(t.Context()))
+
+		srv.Requests.Reset()
+		h2 := attach(t, srv, sandock.WithID(h1.ID()), sandock.WithRestartStopped())
+		require.Equal(t, sandagent.Started, h2.Outcome())
+		require.Equal(t, h1.ID(), h2.ID())
+		require.Equal(t, []string{"GET /api/v1/sandbox", "POST /api/v1/sandbox/" + h1.ID() + "/start"}, srv.Requests.Requests())
+		got, err := h2.ReadFile(t.Context(), "kept.txt")
+		require.NoError(t, err)
+		require.Equal(t, "kept", string(got))
+	})
+	t.Run("paused", func(t *testing.T) {
+		h1 := attach(t, srv)
+		bg, err := h1.Start(context.WithoutCancel(t.Context()), &sandagent.Cmd{Shell: "echo $$ > bg.pid; exec sleep 600"})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = h1.Destroy(context.Background()); _, _ = bg.Wait() })
+		_, err = h1.Exec(t.Context(), &sandagent.Cmd{Shell: "while [ ! -s bg.pid ]; do sleep 0.02; done"})
+		require.NoError(t, err)
+		require.NoError(t, srv.Pause(h1.ID()))
+
+		h2 := attach(t, srv, sandock.WithID(h1.ID()), sandock.WithRestartStopped())
+		require.Equal(t, sandagent.Resumed, h2.Outcome())
+		require.Equal(t, h1.ID(), h2.ID())
+		res, err := h2.Exec(t.Context(), &sandagent.Cmd{Shell: `kill -0 "$(cat bg.pid)" && echo alive`})
+		require.NoError(t, err)
+		require.Equal(t, "alive\n", string(res.Stdout), "a resumed sandbox keeps its processes")
+	})
+}
+
+// TestStatusCheckFailsClosed: an unanswered status check is an error, and
+// nothing is created.
+func TestStatusCheckFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		kind   error
+	}{
+		{"503", http.StatusServiceUnavailable, nil},
+		{"500", http.StatusInternalServerError, nil},
+		{"429", http.StatusTooManyRequests, sandagent.ErrRateLimited},
+		{"401", http.StatusUnauthorized, sandagent.ErrAuth},
+		{"403", http.StatusForbidden, sandagent.ErrAuth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			h := attach(t, srv)
+			srv.Requests.Reset()
+			srv.Faults.Add(emu.Fault{Method: http.MethodGet, Path: "/api/v1/sandbox", Times: 10, Status: tc.status})
+			_, err := newSandbox(t, srv, sandock.WithID(h.ID()), sandock.WithRetries(1)).Attach(t.Context())
+			require.Error(t, err)
+			require.NotErrorIs(t, err, sandagent.ErrNotFound)
+			if tc.kind != nil {
+				require.ErrorIs(t, err, tc.kind)
+			}
+			var se *sandagent.Error
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, tc.status, se.Status)
+			for _, r := range srv.Requests.Requests() {
+				require.True(t, strings.HasPrefix(r, "GET /api/v1/sandbox"), "only status checks, no create: %v", srv.Requests.Requests())
+			}
+			require.Equal(t, sandocktest.StatusRunning, srv.Status(h.ID()))
+		})
+	}
+
+	t.Run("network", func(t *testing.T) {
+		srv := newServer(t)
+		url := srv.URL
+		srv.Close()
+		sb, err := sandock.New(sandock.WithBaseURL(url), sandock.WithAPIKey("k-network"), sandock.WithID("sdbGone"), sandock.WithRetries(0))
+		require.NoError(t, err)
+		_, err = sb.Attach(t.Context())
+		require.Error(t, err)
+		require.NotErrorIs(t, err, sandagent.ErrNotFound)
+	})
+
+	t.Run("a transient 503 is retried", func(t *testing.T) {
+		srv := newServer(t)
+		h := attach(t, srv)
+		srv.Requests.Reset()
+		srv.Faults.FailNext(1, "/api/v1/sandbox", http.StatusServiceUnavailable)
+		h2 := attach(t, srv, sandock.WithID(h.ID()))
+		require.Equal(t, sandagent.Reused, h2.Outcome())
+		require.Equal(t, []string{"GET /api/v1/sandbox", "GET /api/v1/sandbox"}, srv.Requests.Requests())
+	})
+}
+
+func TestCreateIsNeverRetried(t *testing.T) {
+	srv := newServer(t)
+	srv.Faults.Add(emu.Fault{Method: http.MethodPost, Path: "/api/v1/sandbox", Times: 3, Status: http.StatusServiceUnavailable})
+	_, err := newSandbox(t, srv).Attach(t.Context())
+	require.Error(t, err)
+	require.Equal(t, []string{"POST /api/v1/sandbox"}, srv.Requests.Requests())
+}
+
+func TestFailedAttachDeletesWhatItCreated(t *testing.T) {
+	srv := newServer(t)
+	srv.Faults.Add(emu.Fault{Method: http.MethodPost, Path: "/api/v1/sandbox/", Times: 4, Status: http.StatusInternalServerError})
+	_, err := newSandbox(t, srv).Attach(t.Context())
+	require.Error(t, err)
+	reqs := srv.Requests.Requests()
+	require.Len(t, reqs, 3, "%v", reqs)
+	require.Equal(t, "POST /api/v1/sandbox", reqs[0])
+	id := strings.TrimSuffix(strings.TrimPrefix(reqs[1], "POST /api/v1/sandbox/"), "/start")
+	require.Equal(t, "DELETE /api/v1/sandbox/"+id, reqs[2])
+	require.Empty(t, srv.Status(id), "the sandbox Attach created is gone")
+}
+
+func TestVolumeWaitFollowsTheClock(t *testing.T) {
+	srv := newServer(t, sandocktest.WithVolumeDelay(time.Minute))
+	srv.Clock.Set(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	sb := newSandbox(t, srv, sandock.WithVolume("slow", "/workspace/slow"))
+	type result struct {
+		h   *sandagent.Handle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := sb.Attach(t.Context())
+		done <- result{h, err}
+	}()
+	// The volume stays pending_create, however often it is polled, until
+	// the emulator's clock passes its delay.
+	require.Eventually(t, func() bool { return srv.Requests.Count(http.MethodGet, "/api/v1/volume/") >= 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Zero(t, srv.Requests.Count(http.MethodPost, "/api/v1/sandbox"), "no sandbox before the volume is ready")
+	srv.Clock.Advance(time.Minute)
+	r := <-done
+	require.NoError(t, r.err)
+	t.Cleanup(func() { _ = r.h.Destroy(context.Background()) })
+	require.Equal(t, sandagent.Created, r.h.Outcome())
+	reqs := srv.Requests.Requests()
+	require.Equal(t, "GET /api/v1/volume/name/slow", reqs[0])
+	for _, p := range reqs[1 : len(reqs)-2] {
+		require.True(t, strings.HasPrefix(p, "GET /api/v1/volume/vol"), "polls by id: %v", reqs)
+	}
+	require.Equal(t, "POST /api/v1/sandbox", reqs[len(reqs)-2])
+}
+
+func TestVolumeWaitIsBounded(t *testing.T) {
+	srv := newServer(t, sandocktest.WithVolumeDelay(time.Hour))
+	srv.Clock.Set(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	_, err := newSandbox(t, srv, sandock.WithVolume("never", "/workspace/never"), sandock.WithVolumeTimeout(250*time.Millisecond)).Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrTimeout)
+	require.Zero(t, srv.Requests.Count(http.MethodPost, ""), "nothing created")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	_, err = newSandbox(t, srv, sandock.WithVolume("never", "/workspace/never")).Attach(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the wait ends with the ctx")
+}
+
+func TestVolumeNewerThanSandboxIsNotMounted(t *testing.T) {
+	srv := newServer(t, sandocktest.WithVolumeDelay(0))
+	srv.Clock.Set(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	h := attach(t, srv)
+	srv.Clock.Advance(time.Second)
+	_, err := newSandbox(t, srv, sandock.WithID(h.ID()), sandock.WithVolume("late", "/workspace/late")).Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrConflict)
+	require.Equal(t, sandocktest.StatusRunning, srv.Status(h.ID()))
+}
+
+func TestSecretsStayOut(t *testing.T) {
+	const secret = "sk-live-VERY-SECRET-123456"
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// A service that echoes the key in its error message.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"success":false,"code":400,"message":"bad request from `+r.Header.Get("Authorization")+`"}`)
+	}))
+	defer echo.Close()
+	srv := newServer(t)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, base := range []string{srv.URL, echo.URL, closed.URL} {
+		sb, err := sandock.New(sandock.WithBaseURL(base), sandock.WithAPIKey(secret), sandock.WithID("sdbX"), sandock.WithLogger(logger), sandock.WithRetries(0))
+		require.NoError(t, err)
+		_, err = sb.Attach(t.Context())
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), secret)
+		var se *sandagent.Error
+		require.ErrorAs(t, err, &se)
+		if se.Err != nil {
+			require.NotContains(t, se.Err.Error(), secret)
+		}
+	}
+	require.NotContains(t, logs.String(), secret)
+}
+
+// fakeService answers create and start, and streams canned SSE bodies.
+func fakeService(t *testing.T, stream string) *sandock.Sandbox {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/sandbox":
+			_, _ = io.WriteString(w, `{"success":true,"code":200,"message":"SUCCESS","data":{"id":"sdbFake"}}`)
+		case strings.HasSuffix(r.URL.Path, "/start"):
+			_, _ = io.WriteString(w, `{"success":true,"code":200,"message":"SUCCESS","data":{"id":"sdbFake","started":true}}`)
+		case strings.HasSuffix(r.URL.Path, "/shell/stream"):
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, stream)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	sb, err := sandock.New(sandock.WithBaseURL(ts.URL), sandock.WithAPIKey("k-fake"))
+	require.NoError(t, err)
+	return sb
+}
+
+func TestStreamEvents(t *testing.T) {
+	run := func(t *testing.T, stream string) (*sandagent.Result, string, string, error) {
+		h, err := fakeService(t, stream).Attach(t.Context())
+		require.NoError(t, err)
+		var out, errb bytes.Buffer
+		res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "x", Stdout: &out, Stderr: &errb})
+		return res, out.String(), errb.String(), err
+	}
+	t.Run("framing", func(t *testing.T) {
+		res, out, errs, err := run(t, ": keep-alive\n\n"+
+			"data: {\"type\":\"stderr\",\"data\":\"sandagent-pid:42\\nwarn\\n\"}\n\n"+
+			"data:{\"type\":\"stdout\",\"data\":\"a\"}\r\n\r\n"+
+			"event: message\ndata: {\"type\":\"stdout\",\"data\":\"b\\u0000\"}\n\n"+
+			"data: {\"type\":\"exit\",\"exitCode\":3,\"timedOut\":false,\"durationMs\":5}\n\n"+
+			"data: [DONE]\n\n"+
+			"data: {\"type\":\"stdout\",\"data\":\"after DONE\"}\n\n")
+		var ee *sandagent.ExitError
+		require.ErrorAs(t, err, &ee)
+		require.Equal(t, 3, res.ExitCode)
+		require.Equal(t, "ab\x00", out)
+		require.Equal(t, "warn\n", errs, "the pid line is removed")
+	})
+	t.Run("error event", func(t *testing.T) {
+		_, _, _, err := run(t, "data: {\"type\":\"error\",\"message\":\"spawn failed: boom\"}\n\ndata: [DONE]\n\n")
+		require.ErrorContains(t, err, "spawn failed: boom")
+	})
+	t.Run("null exit code", func(t *testing.T) {
+		res, _, _, err := run(t, "data: {\"type\":\"exit\",\"exitCode\":null,\"timedOut\":false,\"durationMs\":5}\n\ndata: [DONE]\n\n")
+		var ee *sandagent.ExitError
+		require.ErrorAs(t, err, &ee)
+		require.Equal(t, -1, res.ExitCode, "killed by a signal")
+	})
+	t.Run("server timeout", func(t *testing.T) {
+		_, _, _, err := run(t, "data: {\"type\":\"exit\",\"exitCode\":null,\"timedOut\":true,\"durationMs\":30000}\n\ndata: [DONE]\n\n")
+		require.ErrorIs(t, err, sandagent.ErrTimeout)
+	})
+	t.Run("cut stream", func(t *testing.T) {
+		_, out, _, err := run(t, "data: {\"type\":\"stdout\",\"data\":\"partial\"}\n\n")
+		require.ErrorContains(t, err, "ended before the command's exit")
+		require.Equal(t, "partial", out)
+	})
+}
+
+func TestCreateRequestBody(t *testing.T) {
+	var body []byte
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/sandbox":
+			body, _ = io.ReadAll(r.Body)
+			_, _ = io.WriteString(w, `{"success":true,"code":200,"message":"SUCCESS","data":{"id":"sdbFake"}}`)
+		default:
+			_, _ = io.WriteString(w, `{"success":true,"code":200,"message":"SUCCESS","data":{"id":"sdbFake","started":true}}`)
+		}
+	}))
+	defer ts.Close()
+	sb, err := sandock.New(sandock.WithBaseURL(ts.URL), sandock.WithAPIKey("k-fake"),
+		sandock.WithImage("node:22"), sandock.WithMemory(2048), sandock.WithCPU(512), sandock.WithTitle("mine"),
+		sandock.WithEnv(map[string]string{"A": "1"}), sandock.WithActiveDeadline(2*time.Hour))
+	require.NoError(t, err)
+	_, err = sb.Attach(t.Context())
+	require.NoError(t, err)
+	require.JSONEq(t, `{"image":"node:22","title":"mine","env":{"A":"1"},"memoryLimitMb":2048,"cpuShares":512,"activeDeadlineSeconds":7200}`, string(body))
+}
+
+func TestWrapperFailureOn2xx(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"success":false,"code":429,"message":"quota exceeded","data":null}`)
+	}))
+	defer ts.Close()
+	sb, err := sandock.New(sandock.WithBaseURL(ts.URL), sandock.WithAPIKey("k-fake"))
+	require.NoError(t, err)
+	_, err = sb.Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrRateLimited)
+	require.ErrorContains(t, err, "quota exceeded")
+}
+
+func TestOutputIsText(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, srv)
+	// Documented limit: output travels as JSON strings.
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `printf 'ok\377é'`})
+	require.NoError(t, err)
+	require.Equal(t, "ok\uFFFDé", string(res.Stdout))
+	// Files are binary-safe.
+	bin := []byte{0xff, 0xfe, 0, '\n', 0xc3}
+	require.NoError(t, h.WriteFile(t.Context(), "bin", bin))
+	got, err := h.ReadFile(t.Context(), "bin")
+	require.NoError(t, err)
+	require.Equal(t, bin, got)
+	require.NoError(t, h.WriteFile(t.Context(), "empty", nil))
+	got, err = h.ReadFile(t.Context(), "empty")
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+func TestExecOptions(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, srv, sandock.WithEnv(map[string]string{"AT_CREATE": "yes"}))
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$AT_CREATE $PER_CALL"`, Env: map[string]string{"PER_CALL": "too"}})
+	require.NoError(t, err)
+	require.Equal(t, "yes too\n", string(res.Stdout))
+	_, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: "cat", Stdin: strings.NewReader("x")})
+	require.ErrorIs(t, err, sandagent.ErrUnsupported)
+	var rc any
+	require.False(t, h.As(&rc))
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Setenv("SANDOCK_API_KEY", "")
+	_, err := sandock.New()
+	require.ErrorIs(t, err, sandagent.ErrAuth)
+	for _, o := range []sandock.Option{
+		sandock.WithID(""), sandock.WithImage(" "), sandock.WithVolume("v", "relative"), sandock.WithVolume("", "/x"),
+		sandock.WithMemory(0), sandock.WithCPU(-1), sandock.WithActiveDeadline(1500 * time.Millisecond),
+		sandock.WithActiveDeadline(25 * time.Hour), sandock.WithBaseURL("ftp://x"), sandock.WithHTTPClient(nil),
+		sandock.WithEnv(map[string]string{"A=B": "c"}), sandock.WithRetries(-1),
+	} {
+		_, err := sandock.New(sandock.WithAPIKey("k"), o)
+		require.ErrorIs(t, err, sandagent.ErrInvalid)
+	}
+	_, err = sandock.New(sandock.WithAPIKey("k"), sandock.WithVolume("a", "/m"), sandock.WithVolume("b", "/m/"))
+	require.ErrorIs(t, err, sandagent.ErrInvalid, "two volumes at one mount path")
+}
+
+func TestEnvironment(t *testing.T) {
+	srv := newServer(t)
+	t.Setenv("SANDOCK_API_KEY", srv.APIKey)
+	t.Setenv("SANDOCK_BASE_URL", srv.URL)
+	sb, err := sandock.New()
+	require.NoError(t, err)
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, h.Destroy(t.Context()))
+}
+
+func TestURL(t *testing.T) {
+	srv := newServer(t, sandocktest.WithVolumeDelay(0))
+	t.Setenv("SANDOCK_API_KEY", srv.APIKey)
+	h, err := sandagent.Open(t.Context(), "sandock://?baseurl="+srv.URL+"&image=node:22&volume=v1:/workspace/v1&memory=512&cpu=256&deadline=1h")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+	require.Equal(t, sandagent.Created, h.Outcome())
+	require.Equal(t, "sandock", h.Provider())
+
+	h2, err := sandagent.Open(t.Context(), "sandock://?restart=true&baseurl="+srv.URL+"&id="+h.ID())
+	require.NoError(t, err)
+	require.Equal(t, sandagent.Reused, h2.Outcome())
+
+	for _, u := range []string{"sandock://name", "sandock://?bogus=1&id=x", "sandock://?memory=lots", "sandock://?volume=novolume"} {
+		_, err := sandagent.Open(t.Context(), u)
+		require.ErrorIs(t, err, sandagent.ErrInvalid, u)
+	}
+	_, err = sandagent.Open(t.Context(), "sandock://?bogus=1&zzz=2")
+	require.ErrorContains(t, err, "bogus, zzz")
+}
+
+func TestCtxEndingAfterCreateDeletesIt(t *testing.T) {
+	srv := newServer(t)
+	srv.Faults.Add(emu.Fault{Method: http.MethodPost, Path: "/api/v1/sandbox/", Delay: 300 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := newSandbox(t, srv).Attach(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	reqs := srv.Requests.Requests()
+	require.Len(t, reqs, 3, "%v", reqs)
+	id := strings.TrimSuffix(strings.TrimPrefix(reqs[1], "POST /api/v1/sandbox/"), "/start")
+	require.Equal(t, "DELETE /api/v1/sandbox/"+id, reqs[2])
+	require.Empty(t, srv.Status(id))
+}
