@@ -117,10 +117,12 @@ func Errorf(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// wrapErr makes err an *Error tagged with provider and op, keeping any
-// classification the provider already made. Context errors pass through
-// unchanged so callers can compare them directly.
-func wrapErr(provider, op string, err error) error {
+// WrapError makes err an *Error tagged with provider and op (where it has
+// none yet), keeping any classification already made; an unclassified
+// error gets the sentinel it matches, if any. Context errors pass through
+// unchanged so callers can compare them directly, and so does an
+// *ExitError. It is meant for provider implementations.
+func WrapError(provider, op string, err error) error {
 	if err == nil {
 		return nil
 	}

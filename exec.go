@@ -79,12 +79,19 @@ func (c *Cmd) validate() error {
 			return invalid("Cmd.Args[%d] contains a NUL byte", i)
 		}
 	}
-	for k, v := range c.Env {
+	return CheckEnv(c.Env)
+}
+
+// CheckEnv reports, as an ErrInvalid error, the first variable of env that
+// no sandbox can take: an empty name, or one with '=' or NUL or invalid
+// UTF-8, or a value with NUL. Providers use it for their WithEnv options.
+func CheckEnv(env map[string]string) error {
+	for k, v := range env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || !utf8.ValidString(k) {
-			return invalid("Cmd.Env has an invalid name %q", k)
+			return Errorf(ErrInvalid, "environment variable name %q: names cannot be empty or hold '=', NUL or invalid UTF-8", k)
 		}
 		if strings.ContainsRune(v, 0) {
-			return invalid("Cmd.Env[%q] contains a NUL byte", k)
+			return Errorf(ErrInvalid, "environment variable %s: values cannot hold NUL", k)
 		}
 	}
 	return nil
@@ -151,7 +158,7 @@ func (p *Process) Wait() (*Result, error) {
 func (p *Process) Signal(ctx context.Context, sig os.Signal) error {
 	s, ok := p.p.(driver.Signaler)
 	if !ok {
-		return wrapErr(p.h.provider, "signal", Errorf(ErrUnsupported, "%s cannot signal processes", p.h.provider))
+		return WrapError(p.h.provider, "signal", Errorf(ErrUnsupported, "%s cannot signal processes", p.h.provider))
 	}
 	return p.h.do(ctx, "signal", func() error { return s.Signal(ctx, sig) })
 }
@@ -181,7 +188,7 @@ func (p *Process) wait() {
 		p.res.ExitCode = -1
 		p.err = &Error{Provider: p.h.provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out: %s", p.cmd)}
 	case err != nil:
-		p.err = wrapErr(p.h.provider, "exec", err)
+		p.err = WrapError(p.h.provider, "exec", err)
 	default:
 		p.err = &ExitError{Result: p.res}
 	}

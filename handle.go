@@ -141,7 +141,7 @@ func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 // a background process. Closing the Handle does not stop it.
 func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if err := cmd.validate(); err != nil {
-		return nil, wrapErr(h.provider, "exec", err)
+		return nil, WrapError(h.provider, "exec", err)
 	}
 	dir := "" // the sandbox's default, its workdir
 	if cmd.Dir != "" {
@@ -216,7 +216,7 @@ func (h *Handle) ReadFile(ctx context.Context, name string) ([]byte, error) {
 	defer r.Close()
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return nil, wrapErr(h.provider, "read", err)
+		return nil, WrapError(h.provider, "read", err)
 	}
 	return b, nil
 }
@@ -261,7 +261,7 @@ func (h *Handle) Upload(ctx context.Context, files ...File) error {
 			return err
 		}
 		if f.Content == nil {
-			return wrapErr(h.provider, "upload", Errorf(ErrInvalid, "file %q has no Content", f.Path))
+			return WrapError(h.provider, "upload", Errorf(ErrInvalid, "file %q has no Content", f.Path))
 		}
 		df[i] = driver.File{Path: p, Content: f.Content}
 	}
@@ -347,7 +347,7 @@ func (h *Handle) State(ctx context.Context) (State, error) {
 // stops or pauses it: the keep-alive of a long session.
 func (h *Handle) SetTimeout(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return wrapErr(h.provider, "set-timeout", Errorf(ErrInvalid, "timeout %s is not positive", d))
+		return WrapError(h.provider, "set-timeout", Errorf(ErrInvalid, "timeout %s is not positive", d))
 	}
 	return h.do(ctx, "set-timeout", func() error {
 		t, ok := h.drv.(driver.TimeoutSetter)
@@ -390,7 +390,7 @@ func (h *Handle) Close() error {
 		return nil
 	}
 	h.log.Debug("sandagent close")
-	return wrapErr(h.provider, "close", h.drv.Close())
+	return WrapError(h.provider, "close", h.drv.Close())
 }
 
 // Destroy deletes the sandbox for good and closes the Handle. Destroying
@@ -428,7 +428,7 @@ func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
 		return err
 	}
 	start := time.Now()
-	err := wrapErr(h.provider, op, fn())
+	err := WrapError(h.provider, op, fn())
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{slog.String("op", op), slog.Duration("took", time.Since(start))}
 		if err != nil {
@@ -455,7 +455,7 @@ func (h *Handle) resolve(ctx context.Context, op, name string) (string, error) {
 	if !path.IsAbs(name) {
 		wd, err := h.workdir(ctx)
 		if err != nil {
-			return "", wrapErr(h.provider, op, err)
+			return "", WrapError(h.provider, op, err)
 		}
 		return path.Join(wd, name), nil
 	}

@@ -137,7 +137,7 @@ func parseURL(rawURL string) (Sandbox, error) {
 	}
 	sb, err := open(u)
 	if err != nil {
-		return nil, wrapErr(u.Scheme, "open", err)
+		return nil, WrapError(u.Scheme, "open", err)
 	}
 	return sb, nil
 }

@@ -78,6 +78,7 @@ package daytona
 
 import (
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -303,15 +304,13 @@ func WithResources(r Resources) Option {
 // WithEnv sets environment variables of a sandbox Attach creates.
 func WithEnv(env map[string]string) Option {
 	return func(s *Sandbox) error {
-		for k, v := range env {
-			if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-				return invalid("environment variable %q: names cannot be empty or hold '=' or NUL, values cannot hold NUL", k)
-			}
-			if s.env == nil {
-				s.env = map[string]string{}
-			}
-			s.env[k] = v
+		if err := sandagent.CheckEnv(env); err != nil {
+			return err
 		}
+		if s.env == nil {
+			s.env = map[string]string{}
+		}
+		maps.Copy(s.env, env)
 		return nil
 	}
 }
@@ -492,10 +491,5 @@ func (s *Sandbox) headers() map[string]string {
 }
 
 func wrap(op string, err error) error {
-	if e, ok := err.(*sandagent.Error); ok {
-		c := *e
-		c.Provider, c.Op = ProviderName, cmpOr(c.Op, op)
-		return &c
-	}
-	return &sandagent.Error{Provider: ProviderName, Op: op, Err: err}
+	return sandagent.WrapError(ProviderName, op, err)
 }

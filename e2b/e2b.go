@@ -197,22 +197,7 @@ func New(opts ...Option) (*Sandbox, error) {
 
 // wrap tags err with the provider and op.
 func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *sandagent.Error
-	if errors.As(err, &e) {
-		c := *e
-		c.Provider = ProviderName
-		if c.Op == "" || op == "new" {
-			c.Op = op
-		}
-		return &c
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return &sandagent.Error{Provider: ProviderName, Op: op, Err: err}
+	return sandagent.WrapError(ProviderName, op, err)
 }
 
 // nameLocks serializes Attach by name within this process, per API and name.

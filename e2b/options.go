@@ -2,6 +2,7 @@ package e2b
 
 import (
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -99,12 +100,13 @@ func WithAutoResume() Option {
 // creates.
 func WithEnv(env map[string]string) Option {
 	return func(s *Sandbox) error {
-		for k, v := range env {
-			if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-				return sandagent.Errorf(sandagent.ErrInvalid, "environment variable %q: names cannot be empty or hold '=' or NUL, values cannot hold NUL", k)
-			}
-			s.env = setKey(s.env, k, v)
+		if err := sandagent.CheckEnv(env); err != nil {
+			return err
 		}
+		if s.env == nil {
+			s.env = map[string]string{}
+		}
+		maps.Copy(s.env, env)
 		return nil
 	}
 }

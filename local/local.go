@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -116,15 +117,13 @@ func WithDir(dir string) Option {
 // Attach creates.
 func WithEnv(env map[string]string) Option {
 	return func(s *Sandbox) error {
-		for k, v := range env {
-			if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-				return sandagent.Errorf(sandagent.ErrInvalid, "environment variable %q: names cannot be empty or hold '=' or NUL, values cannot hold NUL", k)
-			}
-			if s.env == nil {
-				s.env = map[string]string{}
-			}
-			s.env[k] = v
+		if err := sandagent.CheckEnv(env); err != nil {
+			return err
 		}
+		if s.env == nil {
+			s.env = map[string]string{}
+		}
+		maps.Copy(s.env, env)
 		return nil
 	}
 }
@@ -222,13 +221,7 @@ func New(opts ...Option) (*Sandbox, error) {
 }
 
 func wrap(op string, err error) error {
-	var e *sandagent.Error
-	if errors.As(err, &e) {
-		c := *e
-		c.Provider, c.Op = ProviderName, op
-		return &c
-	}
-	return &sandagent.Error{Provider: ProviderName, Op: op, Err: err}
+	return sandagent.WrapError(ProviderName, op, err)
 }
 
 // Attach attaches to the configured sandbox, or creates it. See the package
