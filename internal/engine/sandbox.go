@@ -216,9 +216,7 @@ func (sb *Sandbox) signalAll(sig syscall.Signal) {
 		_ = syscall.Kill(-pg, sig)
 	}
 	if sig == syscall.SIGSTOP {
-		for _, pg := range groups {
-			waitStopped(pg)
-		}
+		waitStopped(groups)
 	}
 }
 

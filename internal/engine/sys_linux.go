@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,26 +55,54 @@ var isolation = sync.OnceValue(func() error {
 // created here.
 func isolationSupported() error { return isolation() }
 
-// waitStopped waits, briefly, until process pid has taken a SIGSTOP, so
-// that Pause returns with the sandbox really paused.
-func waitStopped(pid int) {
+// waitStopped waits, briefly, until every process of the groups has taken
+// a SIGSTOP, so that Pause returns with the sandbox really paused. A group
+// may have outlived its leader (`nohup cmd &`), so members are found by
+// their process group in /proc.
+func waitStopped(groups []int) {
 	delay := 50 * time.Microsecond
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); delay = min(2*delay, 10*time.Millisecond) {
-		if procState(pid) != "R" && procState(pid) != "S" && procState(pid) != "D" {
-			return // stopped (T), or gone
+		if !anyRunning(groups) {
+			return
 		}
 		time.Sleep(delay)
 	}
 }
 
-func procState(pid int) string {
+// anyRunning reports whether a process of one of the groups is not yet
+// stopped (or a zombie).
+func anyRunning(groups []int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		state, pgrp := procStateGroup(pid)
+		if slices.Contains(groups, pgrp) && (state == "R" || state == "S" || state == "D") {
+			return true
+		}
+	}
+	return false
+}
+
+// procStateGroup returns the state letter and process group of pid.
+func procStateGroup(pid int) (string, int) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return ""
+		return "", 0
 	}
 	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+3 > len(b) {
-		return ""
+	if i < 0 {
+		return "", 0
 	}
-	return string(b[i+2])
+	f := strings.Fields(string(b[i+1:])) // state, ppid, pgrp, ...
+	if len(f) < 3 {
+		return "", 0
+	}
+	pgrp, _ := strconv.Atoi(f[2])
+	return f[0], pgrp
 }

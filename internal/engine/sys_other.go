@@ -23,4 +23,4 @@ func isolationSupported() error {
 	return sandagent.Errorf(sandagent.ErrUnsupported, "isolation needs Linux namespaces; this is %s", runtime.GOOS)
 }
 
-func waitStopped(int) {}
+func waitStopped([]int) {}
