@@ -167,3 +167,21 @@ func kindOf(err error) error {
 	}
 	return nil
 }
+
+// RunAttach runs a provider's attach: a ctx that has ended, before or
+// during it, is reported as ctx.Err(); any other failure is tagged with
+// provider and the "attach" op. It is meant for provider implementations,
+// whose Attach methods are then one line.
+func RunAttach(ctx context.Context, provider string, attach func(context.Context) (*Handle, error)) (*Handle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := attach(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, WrapError(provider, "attach", err)
+	}
+	return h, nil
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -80,6 +81,19 @@ func (c *Cmd) validate() error {
 		}
 	}
 	return CheckEnv(c.Env)
+}
+
+// AddEnv checks env with CheckEnv and adds it to dst, which it allocates
+// if nil. Providers use it for their WithEnv options.
+func AddEnv(dst, env map[string]string) (map[string]string, error) {
+	if err := CheckEnv(env); err != nil {
+		return dst, err
+	}
+	if dst == nil {
+		dst = make(map[string]string, len(env))
+	}
+	maps.Copy(dst, env)
+	return dst, nil
 }
 
 // CheckEnv reports, as an ErrInvalid error, the first variable of env that

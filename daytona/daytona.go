@@ -78,7 +78,6 @@ package daytona
 
 import (
 	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -303,15 +302,9 @@ func WithResources(r Resources) Option {
 
 // WithEnv sets environment variables of a sandbox Attach creates.
 func WithEnv(env map[string]string) Option {
-	return func(s *Sandbox) error {
-		if err := sandagent.CheckEnv(env); err != nil {
-			return err
-		}
-		if s.env == nil {
-			s.env = map[string]string{}
-		}
-		maps.Copy(s.env, env)
-		return nil
+	return func(s *Sandbox) (err error) {
+		s.env, err = sandagent.AddEnv(s.env, env)
+		return err
 	}
 }
 

@@ -206,17 +206,7 @@ var nameLocks keylock.Map
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	h, err := s.attach(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, wrap("attach", err)
-	}
-	return h, nil
+	return sandagent.RunAttach(ctx, ProviderName, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

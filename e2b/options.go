@@ -2,7 +2,6 @@ package e2b
 
 import (
 	"log/slog"
-	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -99,15 +98,9 @@ func WithAutoResume() Option {
 // WithEnv sets environment variables for every command of a sandbox Attach
 // creates.
 func WithEnv(env map[string]string) Option {
-	return func(s *Sandbox) error {
-		if err := sandagent.CheckEnv(env); err != nil {
-			return err
-		}
-		if s.env == nil {
-			s.env = map[string]string{}
-		}
-		maps.Copy(s.env, env)
-		return nil
+	return func(s *Sandbox) (err error) {
+		s.env, err = sandagent.AddEnv(s.env, env)
+		return err
 	}
 }
 

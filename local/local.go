@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -116,15 +115,9 @@ func WithDir(dir string) Option {
 // WithEnv sets environment variables for every command of a sandbox this
 // Attach creates.
 func WithEnv(env map[string]string) Option {
-	return func(s *Sandbox) error {
-		if err := sandagent.CheckEnv(env); err != nil {
-			return err
-		}
-		if s.env == nil {
-			s.env = map[string]string{}
-		}
-		maps.Copy(s.env, env)
-		return nil
+	return func(s *Sandbox) (err error) {
+		s.env, err = sandagent.AddEnv(s.env, env)
+		return err
 	}
 }
 
@@ -227,17 +220,7 @@ func wrap(op string, err error) error {
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	h, err := s.attach(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, wrap("attach", err)
-	}
-	return h, nil
+	return sandagent.RunAttach(ctx, ProviderName, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

@@ -114,7 +114,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"path"
@@ -255,15 +254,9 @@ func WithCPU(shares int) Option {
 // WithEnv sets environment variables of sandboxes Attach creates (sent at
 // create, so the container's entrypoint sees them too).
 func WithEnv(env map[string]string) Option {
-	return func(s *Sandbox) error {
-		if err := sandagent.CheckEnv(env); err != nil {
-			return err
-		}
-		if s.env == nil {
-			s.env = map[string]string{}
-		}
-		maps.Copy(s.env, env)
-		return nil
+	return func(s *Sandbox) (err error) {
+		s.env, err = sandagent.AddEnv(s.env, env)
+		return err
 	}
 }
 
@@ -416,19 +409,11 @@ func wrap(op string, err error) error {
 // Attach reattaches to the sandbox given by WithID if it is running, or
 // creates one. See the package documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, err := s.attach(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, wrap("attach", err)
-	}
-	return h, nil
+	return sandagent.RunAttach(ctx, ProviderName, func(ctx context.Context) (*sandagent.Handle, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.attach(ctx)
+	})
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
