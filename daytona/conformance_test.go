@@ -29,7 +29,7 @@ func newServer(t *testing.T, opts ...daytonatest.Option) *daytonatest.Server {
 // open returns a Sandbox pointed at srv.
 func open(t *testing.T, srv *daytonatest.Server, opts ...daytona.Option) *daytona.Sandbox {
 	t.Helper()
-	all := append([]daytona.Option{daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey), daytona.FastPolls()}, opts...)
+	all := append([]daytona.Option{daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey()), daytona.FastPolls()}, opts...)
 	sb, err := daytona.New(all...)
 	require.NoError(t, err)
 	return sb

@@ -19,7 +19,7 @@ func Example() {
 	ctx := context.Background()
 
 	sb, err := daytona.New(
-		daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey),
+		daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey()),
 		daytona.WithName("my-project"),
 		daytona.WithVolume("my-project-volume", ""), // the workspace persists
 	)

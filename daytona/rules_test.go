@@ -266,7 +266,7 @@ func TestControl(t *testing.T) {
 
 func TestOpenURL(t *testing.T) {
 	srv := newServer(t)
-	t.Setenv("DAYTONA_API_KEY", srv.APIKey)
+	t.Setenv("DAYTONA_API_KEY", srv.APIKey())
 	t.Setenv("DAYTONA_API_URL", srv.URL)
 	h, err := sandagent.Open(t.Context(), "daytona://via-url?volume=via-url-vol:/home/daytona/data&autostop=15m")
 	require.NoError(t, err)

@@ -16,13 +16,10 @@ import (
 // by that id on the next request. It runs against the emulator; drop the
 // base URL and key options to use the real service with SANDOCK_API_KEY.
 func Example() {
-	srv, err := sandocktest.NewServer(sandocktest.WithVolumeDelay(0))
-	if err != nil {
-		log.Fatal(err)
-	}
+	srv := sandocktest.NewServer(sandocktest.WithVolumeDelay(0))
 	defer srv.Close()
 	ctx := context.Background()
-	connect := []sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey)}
+	connect := []sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey())}
 	volume := sandock.WithVolume("project", "/workspace/project")
 
 	// First request: no stored id, so a new sandbox.

@@ -29,15 +29,14 @@ func TestMain(m *testing.M) {
 
 func newServer(t *testing.T, opts ...sandocktest.Option) *sandocktest.Server {
 	t.Helper()
-	srv, err := sandocktest.NewServer(opts...)
-	require.NoError(t, err)
+	srv := sandocktest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	return srv
 }
 
 func newSandbox(t *testing.T, srv *sandocktest.Server, opts ...sandock.Option) *sandock.Sandbox {
 	t.Helper()
-	all := append([]sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey)}, opts...)
+	all := append([]sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey())}, opts...)
 	sb, err := sandock.New(all...)
 	require.NoError(t, err)
 	return sb
@@ -523,7 +522,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestEnvironment(t *testing.T) {
 	srv := newServer(t)
-	t.Setenv("SANDOCK_API_KEY", srv.APIKey)
+	t.Setenv("SANDOCK_API_KEY", srv.APIKey())
 	t.Setenv("SANDOCK_BASE_URL", srv.URL)
 	sb, err := sandock.New()
 	require.NoError(t, err)
@@ -534,7 +533,7 @@ func TestEnvironment(t *testing.T) {
 
 func TestURL(t *testing.T) {
 	srv := newServer(t, sandocktest.WithVolumeDelay(0))
-	t.Setenv("SANDOCK_API_KEY", srv.APIKey)
+	t.Setenv("SANDOCK_API_KEY", srv.APIKey())
 	h, err := sandagent.Open(t.Context(), "sandock://?baseurl="+srv.URL+"&image=node:22&volume=v1:/workspace/v1&memory=512&cpu=256&deadline=1h")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Destroy(context.Background()) })

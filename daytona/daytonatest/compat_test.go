@@ -84,7 +84,7 @@ func TestOfficialTypeScriptSDK(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "DAYTONA_API_KEY="+srv.APIKey, "DAYTONA_API_URL="+srv.URL, "DAYTONA_TARGET=", "DAYTONA_ORGANIZATION_ID=")
+	cmd.Env = append(os.Environ(), "DAYTONA_API_KEY="+srv.APIKey(), "DAYTONA_API_URL="+srv.URL, "DAYTONA_TARGET=", "DAYTONA_ORGANIZATION_ID=")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "OK")

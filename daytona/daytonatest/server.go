@@ -48,7 +48,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -68,8 +67,6 @@ const Home = "/home/daytona"
 type Server struct {
 	// URL is the API base URL, ending in /api: the value for DAYTONA_API_URL.
 	URL string
-	// APIKey is the accepted bearer token.
-	APIKey string
 	// OrganizationID is reported as every resource's organizationId.
 	OrganizationID string
 	// Faults injects failures; Requests counts requests; Clock drives every
@@ -80,8 +77,10 @@ type Server struct {
 
 	polls      int
 	transition time.Duration
+	apiKey     string
 	dir        string
-	ownDir     bool
+	addr       string
+	cleanup    func() // removes a temporary dir
 	srv        *httptest.Server
 	base       string // scheme and host
 	eng        *engine.Engine
@@ -95,7 +94,10 @@ type Server struct {
 type Option func(*Server)
 
 // WithAPIKey sets the accepted API key.
-func WithAPIKey(key string) Option { return func(s *Server) { s.APIKey = key } }
+func WithAPIKey(key string) Option { return func(s *Server) { s.apiKey = key } }
+
+// WithAddr serves on addr (host:port) instead of a free loopback port.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 
 // WithDir keeps the emulator's sandboxes and volumes under dir (default: a
 // new temporary directory, removed by Close).
@@ -114,7 +116,7 @@ func WithTransitionTime(d time.Duration) Option { return func(s *Server) { s.tra
 // like httptest.NewServer.
 func NewServer(opts ...Option) *Server {
 	s := &Server{
-		APIKey:         DefaultAPIKey,
+		apiKey:         DefaultAPIKey,
 		OrganizationID: "org-" + newID()[:8],
 		Faults:         &emu.Faults{},
 		Requests:       &emu.Counter{},
@@ -127,18 +129,10 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.dir == "" {
-		d, err := os.MkdirTemp("", "daytonatest-")
-		if err != nil {
-			panic("daytonatest: " + err.Error())
-		}
-		s.dir, s.ownDir = d, true
+	var err error
+	if s.eng, s.dir, s.cleanup, err = emu.Engine(s.dir, "daytonatest"); err != nil {
+		panic(err)
 	}
-	eng, err := engine.Open(s.dir)
-	if err != nil {
-		panic("daytonatest: " + err.Error())
-	}
-	s.eng = eng
 
 	api := http.NewServeMux()
 	s.routeAPI(api)
@@ -150,12 +144,17 @@ func NewServer(opts ...Option) *Server {
 	root.Handle("/", emu.Middleware(s.Faults, s.Requests, writeAPIError, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path))
 	})))
-	s.srv = httptest.NewUnstartedServer(root)
-	s.base = "http://" + s.srv.Listener.Addr().String()
+	if s.srv, err = emu.Serve(s.addr, root, false); err != nil {
+		s.cleanup()
+		panic("daytonatest: " + err.Error())
+	}
+	s.base = s.srv.URL
 	s.URL = s.base + "/api"
-	s.srv.Start()
 	return s
 }
+
+// APIKey returns the bearer token the server accepts.
+func (s *Server) APIKey() string { return s.apiKey }
 
 // ToolboxURL is the toolboxProxyUrl the emulator reports for every sandbox.
 func (s *Server) ToolboxURL() string { return s.base + "/toolbox" }
@@ -173,15 +172,13 @@ func (s *Server) Close() {
 		}
 	}
 	s.mu.Unlock()
-	if s.ownDir {
-		_ = os.RemoveAll(s.dir)
-	}
+	s.cleanup()
 }
 
 func (s *Server) auth(next http.Handler, writeErr emu.ErrorWriter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok != s.APIKey {
+		if !ok || tok != s.apiKey {
 			writeErr(w, http.StatusUnauthorized, "Unauthorized")
 			return
 		}

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +38,8 @@ type Server struct {
 	srv       *httptest.Server
 	eng       *engine.Engine
 	dir       string
-	removeDir bool
+	addr      string
+	cleanup   func() // removes a temporary dir
 	apiKey    string
 	templates map[string]bool
 	api       *http.ServeMux // the control plane's routes
@@ -66,6 +66,9 @@ func WithAPIKey(key string) Option { return func(s *Server) { s.apiKey = key } }
 // WithDir sets the engine's root directory, where sandboxes keep their
 // files. By default it is a new temporary directory, removed by Close.
 func WithDir(dir string) Option { return func(s *Server) { s.dir = dir } }
+
+// WithAddr serves on addr (host:port) instead of a free loopback port.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 
 // WithTemplates sets the templates sandboxes can be created from (default
 // "base"). Creating from another is 404 "template '<name>' not found".
@@ -102,18 +105,10 @@ func NewServer(opts ...Option) *Server {
 	if s.apiKey == "" {
 		s.apiKey = "e2b_" + hex.EncodeToString(randomBytes(20))
 	}
-	if s.dir == "" {
-		dir, err := os.MkdirTemp("", "e2btest-")
-		if err != nil {
-			panic("e2btest: " + err.Error())
-		}
-		s.dir, s.removeDir = dir, true
+	var err error
+	if s.eng, s.dir, s.cleanup, err = emu.Engine(s.dir, "e2btest"); err != nil {
+		panic(err)
 	}
-	eng, err := engine.Open(s.dir)
-	if err != nil {
-		panic("e2btest: " + err.Error())
-	}
-	s.eng = eng
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.api = s.newAPIMux()
 
@@ -132,12 +127,11 @@ func NewServer(opts ...Option) *Server {
 		}
 		s.controlPlane(w, r)
 	})
-	s.srv = httptest.NewUnstartedServer(emu.Middleware(s.Faults, s.Requests, writeAPIError, root))
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true) // gRPC clients speak HTTP/2 with prior knowledge
-	s.srv.Config.Protocols = protocols
-	s.srv.Start()
+	// gRPC clients speak HTTP/2 with prior knowledge: serve h2c too.
+	if s.srv, err = emu.Serve(s.addr, emu.Middleware(s.Faults, s.Requests, writeAPIError, root), true); err != nil {
+		s.cleanup()
+		panic("e2btest: " + err.Error())
+	}
 	s.URL = s.srv.URL
 	return s
 }
@@ -166,9 +160,7 @@ func (s *Server) Close() {
 	s.srv.CloseClientConnections()
 	s.srv.Close()
 	s.procWG.Wait()
-	if s.removeDir {
-		_ = os.RemoveAll(s.dir)
-	}
+	s.cleanup()
 }
 
 // accessToken is the envdAccessToken of a secure sandbox.

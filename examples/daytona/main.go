@@ -33,7 +33,7 @@ func main() {
 	if os.Getenv("DAYTONA_API_KEY") == "" {
 		srv := daytonatest.NewServer()
 		defer srv.Close()
-		opts = append(opts, daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey))
+		opts = append(opts, daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey()))
 		fmt.Println("DAYTONA_API_KEY is not set: using an in-process emulator")
 	}
 	sb, err := daytona.New(opts...)

@@ -66,12 +66,9 @@ func main() {
 	defer cancel()
 	var connect []sandock.Option
 	if os.Getenv("SANDOCK_API_KEY") == "" {
-		srv, err := sandocktest.NewServer(sandocktest.WithVolumeDelay(0))
-		if err != nil {
-			log.Fatal(err)
-		}
+		srv := sandocktest.NewServer(sandocktest.WithVolumeDelay(0))
 		defer srv.Close()
-		connect = []sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey)}
+		connect = []sandock.Option{sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey())}
 		fmt.Println("SANDOCK_API_KEY is not set: using an in-process Sandock emulator")
 	}
 

@@ -58,7 +58,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -87,15 +86,16 @@ const (
 // URL with APIKey, inject faults, count requests, move the clock.
 type Server struct {
 	URL      string       // base URL, http://127.0.0.1:port
-	APIKey   string       // the accepted Bearer key
 	Faults   *emu.Faults  // injected failures
 	Requests *emu.Counter // every request served, faults included
 	Clock    *emu.Clock   // drives expiry and volume readiness
 
 	srv         *httptest.Server
 	eng         *engine.Engine
+	apiKey      string
 	dir         string
-	ownDir      bool
+	addr        string
+	cleanup     func() // removes a temporary dir
 	volumeDelay time.Duration
 	ctx         context.Context // ends at Close: kills every command
 	stop        context.CancelFunc
@@ -126,7 +126,10 @@ type volume struct {
 type Option func(*Server)
 
 // WithAPIKey sets the accepted API key (default DefaultAPIKey).
-func WithAPIKey(key string) Option { return func(s *Server) { s.APIKey = key } }
+func WithAPIKey(key string) Option { return func(s *Server) { s.apiKey = key } }
+
+// WithAddr serves on addr (host:port) instead of a free loopback port.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 
 // WithVolumeDelay sets how long, on Clock, a new volume stays
 // pending_create (default 1 s; 0: ready at once).
@@ -136,10 +139,11 @@ func WithVolumeDelay(d time.Duration) Option { return func(s *Server) { s.volume
 // directory removed by Close).
 func WithDir(dir string) Option { return func(s *Server) { s.dir = dir } }
 
-// NewServer starts an emulator on a loopback port.
-func NewServer(opts ...Option) (*Server, error) {
+// NewServer starts an emulator on a loopback port. It panics if it cannot,
+// like httptest.NewServer. Call Close when done.
+func NewServer(opts ...Option) *Server {
 	s := &Server{
-		APIKey:      DefaultAPIKey,
+		apiKey:      DefaultAPIKey,
 		Faults:      &emu.Faults{},
 		Requests:    &emu.Counter{},
 		Clock:       &emu.Clock{},
@@ -150,23 +154,21 @@ func NewServer(opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.dir == "" {
-		d, err := os.MkdirTemp("", "sandocktest-")
-		if err != nil {
-			return nil, err
-		}
-		s.dir, s.ownDir = d, true
+	var err error
+	if s.eng, s.dir, s.cleanup, err = emu.Engine(s.dir, "sandocktest"); err != nil {
+		panic(err)
 	}
-	eng, err := engine.Open(filepath.Join(s.dir, "engine"))
-	if err != nil {
-		return nil, err
-	}
-	s.eng = eng
 	s.ctx, s.stop = context.WithCancel(context.Background())
-	s.srv = httptest.NewServer(emu.Middleware(s.Faults, s.Requests, writeErr, s.auth(s.routes())))
+	if s.srv, err = emu.Serve(s.addr, emu.Middleware(s.Faults, s.Requests, writeErr, s.auth(s.routes())), false); err != nil {
+		s.cleanup()
+		panic("sandocktest: " + err.Error())
+	}
 	s.URL = s.srv.URL
-	return s, nil
+	return s
 }
+
+// APIKey returns the bearer key the server accepts.
+func (s *Server) APIKey() string { return s.apiKey }
 
 // Close kills every command, stops the server and, unless WithDir was
 // given, deletes the sandboxes' and volumes' files.
@@ -179,9 +181,7 @@ func (s *Server) Close() {
 		delete(s.sandboxes, id)
 	}
 	s.mu.Unlock()
-	if s.ownDir {
-		_ = os.RemoveAll(s.dir)
-	}
+	s.cleanup()
 }
 
 // Pause pauses a running sandbox, as the platform may: the API has no
@@ -255,7 +255,7 @@ func (s *Server) lookup(w http.ResponseWriter, id string) (*sandbox, string, boo
 
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+s.APIKey {
+		if r.Header.Get("Authorization") != "Bearer "+s.apiKey {
 			writeErr(w, http.StatusUnauthorized, "Unauthorized: a valid API key is required (Authorization: Bearer <key>)")
 			return
 		}

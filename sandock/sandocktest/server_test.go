@@ -37,11 +37,10 @@ type envelope struct {
 }
 
 func newWire(t *testing.T, opts ...sandocktest.Option) *wire {
-	srv, err := sandocktest.NewServer(opts...)
-	require.NoError(t, err)
+	srv := sandocktest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	srv.Clock.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	return &wire{t: t, srv: srv, key: srv.APIKey}
+	return &wire{t: t, srv: srv, key: srv.APIKey()}
 }
 
 func (w *wire) raw(method, path string, body any) *http.Response {
