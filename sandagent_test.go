@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"net/url"
 	"os"
 	"strings"
@@ -227,4 +228,59 @@ func TestLazyWorkdir(t *testing.T) {
 	require.Equal(t, "/home/user", h.Workdir())
 	require.Equal(t, "/home/user", h.Workdir())
 	require.Equal(t, 2, calls, "looked up until it succeeded, then kept")
+}
+
+// fakeManager lists fixed sandboxes and records kills.
+type fakeManager struct {
+	sandagent.Sandbox
+	infos  []sandagent.Info
+	killed []string
+	err    error
+}
+
+func (m *fakeManager) Managed(context.Context) iter.Seq2[sandagent.Info, error] {
+	return func(yield func(sandagent.Info, error) bool) {
+		for _, i := range m.infos {
+			if !yield(i, nil) {
+				return
+			}
+		}
+		if m.err != nil {
+			yield(sandagent.Info{}, m.err)
+		}
+	}
+}
+
+func (m *fakeManager) Kill(_ context.Context, id string) error {
+	m.killed = append(m.killed, id)
+	return nil
+}
+
+func TestReapSelects(t *testing.T) {
+	now := time.Now()
+	m := &fakeManager{infos: []sandagent.Info{
+		{ID: "old-ci", CreatedAt: now.Add(-48 * time.Hour), Labels: map[string]string{"env": "ci"}},
+		{ID: "new-ci", CreatedAt: now.Add(-time.Minute), Labels: map[string]string{"env": "ci"}},
+		{ID: "old-prod", CreatedAt: now.Add(-48 * time.Hour), Labels: map[string]string{"env": "prod"}},
+		{ID: "ageless", Labels: map[string]string{"env": "ci"}},
+	}}
+	ids := func(infos []sandagent.Info) (out []string) {
+		for _, i := range infos {
+			out = append(out, i.ID)
+		}
+		return out
+	}
+	got, err := sandagent.Reap(context.Background(), m, sandagent.ReapOptions{OlderThan: time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, []string{"old-ci", "old-prod"}, ids(got))
+	require.Empty(t, m.killed, "a dry run kills nothing")
+
+	got, err = sandagent.Reap(context.Background(), m, sandagent.ReapOptions{OlderThan: time.Hour, Labels: map[string]string{"env": "ci"}, Apply: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"old-ci"}, ids(got))
+	require.Equal(t, []string{"old-ci"}, m.killed)
+
+	m.err = sandagent.ErrAuth
+	_, err = sandagent.Reap(context.Background(), m, sandagent.ReapOptions{})
+	require.ErrorIs(t, err, sandagent.ErrAuth)
 }

@@ -109,14 +109,17 @@ func Schemes() []string {
 // A serverless handler can so be configured by one environment variable. A
 // bad URL is an ErrInvalid error that names the bad part.
 func Open(ctx context.Context, rawURL string) (*Handle, error) {
-	sb, err := parseURL(rawURL)
+	sb, err := FromURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	return sb.Attach(ctx)
 }
 
-func parseURL(rawURL string) (Sandbox, error) {
+// FromURL returns the Sandbox configuration a URL describes, without
+// attaching: Open is FromURL then Attach. Use it to reach what a provider's
+// Sandbox offers besides Attach, such as Manager.
+func FromURL(rawURL string) (Sandbox, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// Report the parser's reason only: the URL itself may carry a secret.

@@ -87,16 +87,6 @@ func (h *handle) Stop(context.Context) error { return h.sb.Stop() }
 
 func (h *handle) SetTimeout(_ context.Context, d time.Duration) error { return h.sb.SetTimeout(d) }
 
-func (h *handle) Destroy(ctx context.Context) error {
-	if h.name != "" {
-		unlock, err := h.e.LockName(ctx, h.name)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		defer func() { _ = h.e.UnbindName(h.name, h.sb.ID()) }()
-	}
-	return h.sb.Destroy()
-}
+func (h *handle) Destroy(ctx context.Context) error { return destroy(ctx, h.e, h.sb, h.name) }
 
 func (h *handle) Close() error { return nil }

@@ -312,3 +312,46 @@ func TestIsolation(t *testing.T) {
 	}
 	require.Equal(t, []string{"1", "lo"}, lines, "PID 1 in its own namespace, and no network but loopback")
 }
+
+func TestManagedAndReap(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	old := attach(t, local.WithDir(dir), local.WithName("old"), local.WithLabels(map[string]string{"env": "ci"}), local.WithClock(c.now))
+	c.advance(48 * time.Hour)
+	young := attach(t, local.WithDir(dir), local.WithLabels(map[string]string{"env": "ci"}), local.WithClock(c.now))
+	other := attach(t, local.WithDir(dir), local.WithLabels(map[string]string{"env": "prod"}), local.WithClock(c.now))
+
+	sb, err := local.New(local.WithDir(dir), local.WithClock(c.now))
+	require.NoError(t, err)
+	var ids []string
+	for info, err := range sb.Managed(ctx) {
+		require.NoError(t, err)
+		require.Equal(t, "local", info.Provider)
+		require.Equal(t, "true", info.Labels[sandagent.ManagedLabel])
+		ids = append(ids, info.ID)
+	}
+	require.ElementsMatch(t, []string{old.ID(), young.ID(), other.ID()}, ids)
+
+	// Reap's age test uses the real clock: the old sandbox was created
+	// 48 h before the fake clock's start, which is in the past.
+	dry, err := sandagent.Reap(ctx, sb, sandagent.ReapOptions{Labels: map[string]string{"env": "ci"}})
+	require.NoError(t, err)
+	require.Len(t, dry, 2, "dry run picks both ci sandboxes")
+	st, err := young.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sandagent.StateRunning, st, "and destroys nothing")
+
+	reaped, err := sandagent.Reap(ctx, sb, sandagent.ReapOptions{Labels: map[string]string{"env": "ci"}, OlderThan: time.Hour, Apply: true})
+	require.NoError(t, err)
+	require.Len(t, reaped, 2)
+	_, err = old.State(ctx)
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+	require.NoError(t, sb.Kill(ctx, old.ID()), "killing what is gone is fine")
+
+	again := attach(t, local.WithDir(dir), local.WithName("old"))
+	require.Equal(t, sandagent.Created, again.Outcome(), "the name was released")
+	st, err = other.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sandagent.StateRunning, st, "other labels are left alone")
+}
