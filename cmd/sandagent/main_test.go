@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -60,7 +61,7 @@ func TestEndToEndLocal(t *testing.T) {
 	require.Equal(t, "hi cli\n", out)
 	require.Equal(t, "oops\n", errOut)
 
-	out, _, code = cli(t, env, "piped input", "exec", "--", "cat")
+	out, _, code = cli(t, env, "piped input", "exec", "-i", "--", "cat")
 	require.Equal(t, 0, code)
 	require.Equal(t, "piped input", out)
 
@@ -111,4 +112,72 @@ func TestUsageErrors(t *testing.T) {
 	require.Equal(t, 0, run(context.Background(), []string{"help"}, nil, nil, &stderr))
 	require.Contains(t, stderr.String(), "Exit status")
 	require.Equal(t, 1, run(context.Background(), []string{"attach", "--url", "nosuch://x"}, nil, nil, &stderr))
+}
+
+func TestListAndReapLocal(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SANDAGENT_URL=local://?dir=" + dir}
+	for _, name := range []string{"one", "two"} {
+		_, errOut, code := cli(t, nil, "", "attach", "--url", "local://"+name+"?dir="+dir)
+		require.Equal(t, 0, code, errOut)
+	}
+	out, errOut, code := cli(t, env, "", "ls")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "ID")
+	require.Contains(t, out, "one")
+	require.Contains(t, out, "two")
+
+	out, _, code = cli(t, env, "", "ls", "--json")
+	require.Equal(t, 0, code)
+	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 2)
+
+	out, errOut, code = cli(t, env, "", "reap")
+	require.Equal(t, 0, code)
+	require.Contains(t, errOut, "dry run")
+	require.Contains(t, out, "one")
+	out, _, _ = cli(t, env, "", "ls")
+	require.Contains(t, out, "one", "a dry run destroys nothing")
+
+	_, _, code = cli(t, env, "", "reap", "--older-than", "1h", "--apply")
+	require.Equal(t, 0, code)
+	out, _, _ = cli(t, env, "", "ls")
+	require.Contains(t, out, "one", "too young to reap")
+
+	_, _, code = cli(t, env, "", "reap", "--apply")
+	require.Equal(t, 0, code)
+	out, _, _ = cli(t, env, "", "ls", "--json")
+	require.Empty(t, strings.TrimSpace(out))
+}
+
+// TestEmulate serves each emulator from the command and drives it with the
+// command, as a user would: the printed environment is all it takes.
+func TestEmulate(t *testing.T) {
+	for _, provider := range []string{"e2b", "daytona", "sandock"} {
+		t.Run(provider, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "emulate", provider, "--addr", "127.0.0.1:0")
+			cmd.Env = append(os.Environ(), "SANDAGENT_TEST_BE_CLI=1")
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() {
+				_ = cmd.Process.Signal(os.Interrupt)
+				_ = cmd.Wait()
+			})
+			r := bufio.NewReader(stdout)
+			first, err := r.ReadString('\n')
+			require.NoError(t, err)
+			require.Contains(t, first, provider+" emulator listening on http://127.0.0.1:")
+			export, err := r.ReadString('\n')
+			require.NoError(t, err)
+			env := strings.Fields(strings.TrimPrefix(strings.TrimSpace(export), "export "))
+
+			url := provider + "://cli-emulate"
+			if provider == "sandock" { // sandock has no names: a new sandbox each time
+				url = "sandock://"
+			}
+			out, errOut, code := cli(t, env, "", "exec", "--url", url, "--", "sh", "-c", "echo hi from $0")
+			require.Equal(t, 0, code, errOut)
+			require.Equal(t, "hi from sh\n", out)
+		})
+	}
 }

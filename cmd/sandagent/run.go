@@ -12,7 +12,11 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
-	_ "github.com/sandagent/sandagent/local" // registers local://
+	// Each provider registers its URL scheme.
+	_ "github.com/sandagent/sandagent/daytona"
+	_ "github.com/sandagent/sandagent/e2b"
+	_ "github.com/sandagent/sandagent/local"
+	_ "github.com/sandagent/sandagent/sandock"
 )
 
 // Exit statuses.
@@ -32,9 +36,20 @@ Commands:
   pause    pause the sandbox (memory kept; the next attach resumes it)
   stop     stop the sandbox (files kept; the next attach starts it)
   kill     destroy the sandbox for good
+  ls       list the sandboxes this library created (--json for JSON lines)
+  reap     destroy managed sandboxes: --older-than 24h, --label k=v;
+           a dry run unless --apply
+  emulate  serve a provider's emulator: sandagent emulate e2b --addr 127.0.0.1:3000
 
-Every command takes --url (default $SANDAGENT_URL), such as
-local://my-project. Run 'sandagent <command> -h' for its flags.
+Every command but emulate takes --url (default $SANDAGENT_URL), such as
+local://my-project or, for ls and reap, the provider alone (e2b://).
+Run 'sandagent <command> -h' for its flags.
+
+Examples:
+  sandagent exec --url local://demo -- sh -c 'echo hi > note.txt'
+  sandagent cp --url local://demo :note.txt ./note.txt
+  sandagent ls --url e2b:// --json
+  sandagent reap --url daytona:// --older-than 24h --apply
 
 Exit status: exec exits with the command's status (124 if --timeout
 expired); other failures exit 1; bad usage exits 2.
@@ -50,14 +65,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "emulate" {
+		return emulate(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sandagent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", os.Getenv("SANDAGENT_URL"), "the sandbox `URL`, such as local://my-project")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (attach)")
 	timeout := fs.Duration("timeout", 0, "kill the command after this long (exec)")
 	dir := fs.String("dir", "", "working directory in the sandbox (exec)")
-	var env envFlag
+	interactive := fs.Bool("i", false, "forward standard input to the command (exec)")
+	var env, labels mapFlag
 	fs.Var(&env, "e", "set an environment variable `NAME=VALUE` (exec; repeatable)")
+	fs.Var(&labels, "label", "only sandboxes with the label `KEY=VALUE` (reap; repeatable)")
+	olderThan := fs.Duration("older-than", 0, "only sandboxes created longer ago than this (reap)")
+	apply := fs.Bool("apply", false, "really destroy (reap; default: a dry run)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -69,6 +91,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	rest := fs.Args()
+	switch cmd {
+	case "ls", "reap":
+		m, err := manager(*url)
+		if err != nil {
+			return report(err, stderr)
+		}
+		if cmd == "ls" {
+			return report(list(ctx, m, *jsonOut, stdout), stderr)
+		}
+		picked, err := sandagent.Reap(ctx, m, sandagent.ReapOptions{OlderThan: *olderThan, Labels: labels.m, Apply: *apply})
+		if perr := printInfos(picked, *jsonOut, stdout); err == nil {
+			err = perr
+		}
+		if err == nil && !*apply && len(picked) > 0 {
+			fmt.Fprintln(stderr, "dry run: nothing destroyed; add --apply to destroy these")
+		}
+		return report(err, stderr)
+	}
 
 	var do func(*sandagent.Handle) int
 	switch cmd {
@@ -80,7 +120,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitUsage
 		}
 		do = func(h *sandagent.Handle) int {
-			return execute(ctx, h, &sandagent.Cmd{Args: rest, Dir: *dir, Env: env.m, Timeout: *timeout, Stdin: stdinOrNil(stdin), Stdout: stdout, Stderr: stderr}, stderr)
+			return execute(ctx, h, &sandagent.Cmd{Args: rest, Dir: *dir, Env: env.m, Timeout: *timeout, Stdin: stdinIf(*interactive, stdin), Stdout: stdout, Stderr: stderr}, stderr)
 		}
 	case "cp":
 		if len(rest) != 2 || strings.HasPrefix(rest[0], ":") == strings.HasPrefix(rest[1], ":") {
@@ -172,15 +212,14 @@ func report(err error, stderr io.Writer) int {
 	return exitFailure
 }
 
-// stdinOrNil forwards stdin only when it is not a terminal: a terminal is
-// a person, and interactive sessions are not what exec is for.
-func stdinOrNil(r io.Reader) io.Reader {
-	if f, ok := r.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return nil
-		}
+// stdinIf returns stdin when asked to forward it (exec -i), as docker exec
+// does: not every provider can forward input, and a command that does not
+// read it should not need it.
+func stdinIf(forward bool, stdin io.Reader) io.Reader {
+	if !forward {
+		return nil
 	}
-	return r
+	return stdin
 }
 
 // progress shows a spinner on w after a second, if w is a terminal, until
@@ -218,15 +257,15 @@ func progress(w io.Writer, what string) func() {
 	return func() { close(done); <-finished }
 }
 
-// envFlag collects repeated -e NAME=VALUE.
-type envFlag struct{ m map[string]string }
+// mapFlag collects repeated KEY=VALUE flags.
+type mapFlag struct{ m map[string]string }
 
-func (e *envFlag) String() string { return "" }
+func (e *mapFlag) String() string { return "" }
 
-func (e *envFlag) Set(s string) error {
+func (e *mapFlag) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
-		return fmt.Errorf("want NAME=VALUE, got %q", s)
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
 	}
 	if e.m == nil {
 		e.m = map[string]string{}
