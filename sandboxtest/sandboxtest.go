@@ -14,7 +14,8 @@
 // The suite covers the reuse rules (by name and by id), exec semantics
 // (separate live stdout and stderr, exit codes, Dir, Env, Timeout, ctx
 // cancellation that really kills, stdin, signals), binary-safe files, the
-// lifecycle (pause, resume, stop, start, close, destroy) and concurrency.
+// lifecycle (pause, resume, stop, start, close, destroy), concurrency and,
+// against an emulator, faults.
 // A capability the provider lacks is declared in Factory.Lacks with the
 // reason: the suite checks that it fails with ErrUnsupported and skips its
 // tests, saying why. Nothing is skipped silently.
@@ -31,6 +32,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/emu"
 )
 
 // Capability is an optional part of the contract.
@@ -65,6 +67,12 @@ type Factory struct {
 	Lacks map[Capability]string
 	// OpTimeout bounds each operation (default 60s).
 	OpTimeout time.Duration
+	// Faults, when the provider runs against one of this module's
+	// emulators, is that emulator's fault injector: the suite then checks
+	// that operations survive transient errors, rate limits, rejected
+	// credentials, dropped connections and latency, and that a failed
+	// lookup or a lost create response never creates a duplicate.
+	Faults *emu.Faults
 }
 
 // Run runs the conformance suite.
@@ -82,6 +90,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Lifecycle", s.testLifecycle)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Unsupported", s.testUnsupported)
+	t.Run("Faults", s.testFaults)
 }
 
 type suite struct{ f Factory }

@@ -1,0 +1,164 @@
+package sandboxtest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/emu"
+)
+
+// faultDeadline bounds an operation under a fault: whatever the fault, it
+// must end, one way or the other, well within it.
+const faultDeadline = 20 * time.Second
+
+// testFaults checks, against the provider's emulator, that every operation
+// under a fault either works or fails with the right error within its
+// deadline, and that failures never create duplicates. The subtests run one
+// at a time: a fault is taken by whichever request comes next.
+func (s *suite) testFaults(t *testing.T) {
+	f := s.f.Faults
+	if f == nil {
+		t.Skip("no emulator faults: Factory.Faults is nil")
+	}
+	t.Cleanup(f.Clear)
+	h := s.fresh(t)
+	ctx := s.ctx(t)
+	require.NoError(t, h.WriteFile(ctx, "fault.txt", []byte("intact")))
+
+	// within runs op under a fresh deadline and fails t if it overruns.
+	within := func(t *testing.T, op func(ctx context.Context) error) error {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), faultDeadline)
+		defer cancel()
+		start := time.Now()
+		err := op(ctx)
+		require.Less(t, time.Since(start), faultDeadline, "the operation hung until its deadline")
+		return err
+	}
+	readBack := func(ctx context.Context) error {
+		b, err := h.ReadFile(ctx, "fault.txt")
+		if err == nil && string(b) != "intact" {
+			return errors.New("read the wrong content: " + string(b))
+		}
+		return err
+	}
+
+	t.Run("TransientServerError", func(t *testing.T) {
+		f.Add(emu.Fault{Times: 1, Status: http.StatusServiceUnavailable})
+		err := within(t, readBack)
+		f.Clear()
+		if err != nil { // not retried where the read is not idempotent on the wire
+			requireStatus(t, err, http.StatusServiceUnavailable)
+		}
+		require.NoError(t, within(t, readBack), "works once the fault is gone")
+	})
+
+	t.Run("RateLimitedUntilAttemptsRunOut", func(t *testing.T) {
+		f.Add(emu.Fault{Times: 50, Status: http.StatusTooManyRequests})
+		err := within(t, func(ctx context.Context) error { _, err := h.State(ctx); return err })
+		f.Clear()
+		require.ErrorIs(t, err, sandagent.ErrRateLimited)
+	})
+
+	t.Run("AuthRejected", func(t *testing.T) {
+		f.Add(emu.Fault{Times: 1, Status: http.StatusUnauthorized})
+		err := within(t, func(ctx context.Context) error { _, err := h.State(ctx); return err })
+		f.Clear()
+		require.ErrorIs(t, err, sandagent.ErrAuth)
+	})
+
+	t.Run("ConnectionResetBeforeTheServerActs", func(t *testing.T) {
+		f.Add(emu.Fault{Times: 1, Reset: emu.ResetBefore})
+		err := within(t, readBack)
+		f.Clear()
+		if err != nil {
+			var e *sandagent.Error
+			require.ErrorAs(t, err, &e, "a reset is a provider error, not a hang or a panic")
+		}
+		require.NoError(t, within(t, readBack))
+	})
+
+	t.Run("Latency", func(t *testing.T) {
+		f.SetLatency(20 * time.Millisecond)
+		defer f.Clear()
+		res, err := h.Exec(ctx, &sandagent.Cmd{Args: []string{"cat", "fault.txt"}})
+		require.NoError(t, err)
+		require.Equal(t, "intact", string(res.Stdout))
+	})
+
+	t.Run("LookupFailureCreatesNothing", func(t *testing.T) {
+		s.need(t, NameReuse)
+		name := uniqueName()
+		h1 := s.attach(t, Options{Name: name})
+		require.NoError(t, h1.Close())
+		for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusInternalServerError} {
+			f.Add(emu.Fault{Method: http.MethodGet, Times: 50, Status: status})
+			err := within(t, func(ctx context.Context) error {
+				h, err := s.f.New(t, Options{Name: name}).Attach(ctx)
+				if err == nil {
+					s.destroyLater(t, Options{}, h)
+					return errors.New("attached " + h.ID() + " while every lookup failed")
+				}
+				return err
+			})
+			f.Clear()
+			require.Error(t, err, "status %d", status)
+			require.NotErrorIs(t, err, sandagent.ErrNotFound, "a failed lookup is not an absence")
+		}
+		h2 := s.attach(t, Options{Name: name})
+		require.Equal(t, h1.ID(), h2.ID(), "still the one sandbox")
+		s.requireOneNamed(t, name)
+	})
+
+	t.Run("AmbiguousCreateLeavesNoDuplicate", func(t *testing.T) {
+		s.need(t, NameReuse)
+		name := uniqueName()
+		// The create's response is lost after the server made the sandbox.
+		f.Add(emu.Fault{Method: http.MethodPost, Times: 1, Reset: emu.ResetAfter})
+		err := within(t, func(ctx context.Context) error {
+			h, err := s.f.New(t, Options{Name: name}).Attach(ctx)
+			if err == nil {
+				s.destroyLater(t, Options{}, h)
+			}
+			return err
+		})
+		f.Clear()
+		t.Logf("attach through a lost create response: %v", err)
+		h := s.attach(t, Options{Name: name})
+		require.NotEqual(t, sandagent.Outcome(0), h.Outcome())
+		s.requireOneNamed(t, name)
+	})
+}
+
+// requireStatus checks that err is a provider error with the HTTP status.
+func requireStatus(t *testing.T, err error, status int) {
+	t.Helper()
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, status, e.Status, "%v", err)
+}
+
+// requireOneNamed checks, through the provider's Manager, that exactly one
+// live sandbox carries name.
+func (s *suite) requireOneNamed(t *testing.T, name string) {
+	t.Helper()
+	m, ok := s.f.New(t, Options{}).(sandagent.Manager)
+	if !ok {
+		t.Log("the provider has no Manager: duplicates not counted")
+		return
+	}
+	var ids []string
+	for info, err := range m.Managed(s.ctx(t)) {
+		require.NoError(t, err)
+		if info.Name == name && info.State != sandagent.StateDestroyed {
+			ids = append(ids, info.ID)
+		}
+	}
+	require.Len(t, ids, 1, "one sandbox named %s: %v", name, ids)
+}
