@@ -47,6 +47,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sandagent/sandagent"
@@ -79,7 +80,7 @@ type Option func(*Sandbox) error
 // '-', starting with a letter or digit.
 func WithName(name string) Option {
 	return func(s *Sandbox) error {
-		if !namePattern.MatchString(name) {
+		if !namePattern().MatchString(name) {
 			return sandagent.Errorf(sandagent.ErrInvalid, "name %q: want 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 		}
 		s.name = name
@@ -87,7 +88,8 @@ func WithName(name string) Option {
 	}
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+// namePattern is compiled on first use: importing the package costs no init work.
+var namePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`) })
 
 // WithID reattaches by the id that Handle.ID returned.
 func WithID(id string) Option {

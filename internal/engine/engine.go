@@ -116,7 +116,8 @@ type Meta struct {
 	Isolate   bool              `json:"isolate,omitempty"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+// idPattern is compiled on first use: importing a provider costs no init work.
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`) })
 
 // NewID returns a random id: "sb-" and 20 lowercase letters and digits.
 func NewID() string {
@@ -135,7 +136,7 @@ func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
 	if id == "" {
 		id = NewID()
 	}
-	if !idPattern.MatchString(id) {
+	if !idPattern().MatchString(id) {
 		return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want letters, digits, '-' and '_'", id)
 	}
 	if spec.Isolate {
@@ -191,7 +192,7 @@ func (sb *Sandbox) init(spec Spec) error {
 // Get returns the sandbox with id. A sandbox that does not exist is
 // ErrNotFound.
 func (e *Engine) Get(id string, now Clock) (*Sandbox, error) {
-	if !idPattern.MatchString(id) {
+	if !idPattern().MatchString(id) {
 		return nil, sandagent.Errorf(sandagent.ErrNotFound, "sandbox %q not found", id)
 	}
 	sb := e.sandbox(id, now)
