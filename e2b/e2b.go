@@ -100,7 +100,6 @@ package e2b
 import (
 	"cmp"
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -108,8 +107,8 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
-	"github.com/sandagent/sandagent/internal/keylock"
 )
 
 // ProviderName is the provider's name, as Handle.Provider reports it.
@@ -117,8 +116,8 @@ const ProviderName = "e2b"
 
 // Metadata keys this package sets on every sandbox it creates.
 const (
-	NameKey    = "sandagent.name"    // the name given with WithName
-	ManagedKey = "sandagent.managed" // "true"
+	NameKey    = e2bapi.NameKey    // the name given with WithName
+	ManagedKey = e2bapi.ManagedKey // "true"
 )
 
 // The official SDKs' defaults.
@@ -148,7 +147,7 @@ type Sandbox struct {
 	hc              *http.Client
 	logger          *slog.Logger
 
-	api *api
+	api *e2bapi.Client
 }
 
 // New returns an E2B Sandbox configuration. It does no I/O.
@@ -176,7 +175,7 @@ func New(opts ...Option) (*Sandbox, error) {
 	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv("E2B_SANDBOX_URL")), "/")
 	for what, u := range map[string]string{"E2B_API_URL": s.apiURL, "E2B_SANDBOX_URL": s.sandboxURL} {
 		if u != "" {
-			if err := checkURL(what, u); err != nil {
+			if err := e2bapi.CheckURL(what, u); err != nil {
 				return nil, wrap("new", err)
 			}
 		}
@@ -184,14 +183,13 @@ func New(opts ...Option) (*Sandbox, error) {
 	if s.hc == nil {
 		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
 	}
-	s.api = &api{key: s.apiKey, c: httpx.NewClient(httpx.Options{
-		Provider:   ProviderName,
+	s.api = e2bapi.New(e2bapi.Options{
+		Dialect:    dialect,
 		BaseURL:    s.apiURL,
+		APIKey:     s.apiKey,
 		HTTPClient: s.hc,
 		Logger:     s.logger,
-		Header:     map[string]string{"X-API-Key": s.apiKey},
-		UserAgent:  userAgent,
-	})}
+	})
 	return s, nil
 }
 
@@ -200,9 +198,6 @@ func wrap(op string, err error) error {
 	return sandagent.WrapError(ProviderName, op, err)
 }
 
-// nameLocks serializes Attach by name within this process, per API and name.
-var nameLocks keylock.Map
-
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
@@ -210,123 +205,32 @@ func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
-	switch {
-	case s.id != "":
-		sb, outcome, err := s.api.connect(ctx, s.id, s.timeout)
-		if err == nil {
-			return s.handle(sb, outcome), nil
-		}
-		if !errors.Is(err, sandagent.ErrNotFound) || !s.createIfMissing {
-			return nil, err
-		}
-		return s.create(ctx)
-	case s.name != "":
-		unlock, err := nameLocks.Lock(ctx, s.apiURL+"\x00"+s.name)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		// A sandbox found by the list can be killed before connect reaches
-		// it: then look again.
-		for range 3 {
-			found, err := s.findByName(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if len(found) == 0 {
-				return s.create(ctx)
-			}
-			sb, outcome, err := s.api.connect(ctx, found[0].SandboxID, s.timeout)
-			if err == nil {
-				return s.handle(sb, outcome), nil
-			}
-			if !errors.Is(err, sandagent.ErrNotFound) {
-				return nil, err
-			}
-		}
-		return nil, sandagent.Errorf(sandagent.ErrConflict, "sandboxes named %q keep disappearing while attaching", s.name)
-	default:
-		return s.create(ctx)
+	reuse := &e2bapi.Reuse{
+		API:             s.api,
+		BaseURL:         s.apiURL,
+		Name:            s.name,
+		ID:              s.id,
+		CreateIfMissing: s.createIfMissing,
+		Timeout:         s.timeout,
+		Body:            s.newSandbox(),
+		List:            listNamed(s.api, s.name),
+		Logger:          s.logger,
 	}
-}
-
-// findByName lists every running or paused sandbox carrying the name, oldest
-// first: the first is the one every caller picks.
-func (s *Sandbox) findByName(ctx context.Context) ([]listedSandbox, error) {
-	var found []listedSandbox
-	for sb, err := range s.api.list(ctx, Filter{Metadata: map[string]string{NameKey: s.name}}) {
-		if err != nil {
-			return nil, err
-		}
-		if sb.Metadata[NameKey] == s.name { // the server filters; make sure
-			found = append(found, sb)
-		}
-	}
-	sortOldestFirst(found)
-	return found, nil
-}
-
-// create creates a sandbox and, by name, converges with any other caller
-// that created one at the same time. Whatever goes wrong after the create,
-// the sandbox it made is destroyed.
-func (s *Sandbox) create(ctx context.Context) (_ *sandagent.Handle, err error) {
-	sb, err := s.api.create(ctx, s.newSandbox())
+	sb, outcome, err := reuse.Attach(ctx)
 	if err != nil {
 		return nil, err
 	}
-	mine := sb.SandboxID
-	defer func() {
-		if err != nil && mine != "" {
-			s.destroyQuietly(ctx, mine)
-		}
-	}()
-	if s.name != "" {
-		found, err := s.findByName(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(found) > 0 && found[0].SandboxID != mine {
-			// Another caller's sandbox is older: it wins, ours goes.
-			s.destroyQuietly(ctx, mine)
-			mine = ""
-			winner, outcome, err := s.api.connect(ctx, found[0].SandboxID, s.timeout)
-			if err != nil {
-				return nil, err
-			}
-			return s.handle(winner, outcome), nil
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err // a caller that gave up owns nothing
-	}
-	return s.handle(sb, sandagent.Created), nil
-}
-
-// destroyQuietly kills a sandbox this Attach created, even after ctx ended.
-func (s *Sandbox) destroyQuietly(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := s.api.kill(ctx, id); err != nil && s.logger != nil {
-		s.logger.Warn("sandagent: destroying a sandbox this attach created failed", slog.String("provider", ProviderName), slog.String("sandbox", id), slog.String("err", err.Error()))
-	}
+	return s.handle(sb, outcome), nil
 }
 
 func (s *Sandbox) newSandbox() newSandbox {
-	md := map[string]string{}
-	for k, v := range s.metadata {
-		md[k] = v
-	}
-	md[ManagedKey] = "true"
-	if s.name != "" {
-		md[NameKey] = s.name
-	}
 	body := newSandbox{
 		TemplateID:    s.template,
 		Timeout:       seconds(s.timeout),
 		AutoPause:     s.autoPause,
 		Secure:        s.secure,
 		AllowInternet: true,
-		Metadata:      md,
+		Metadata:      e2bapi.Labels(s.name, s.metadata),
 		EnvVars:       s.env,
 	}
 	if s.autoResume {

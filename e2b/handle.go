@@ -18,13 +18,14 @@ import (
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem"
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem/filesystemconnect"
 	"github.com/sandagent/sandagent/e2b/internal/envd/process/processconnect"
+	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
 )
 
 // handle implements driver.Handle for one E2B sandbox.
 type handle struct {
-	api      *api
-	sb       sandboxResp
+	api      *e2bapi.Client
+	sb       e2bapi.Sandbox
 	domain   string
 	secrets  []string     // the API key and the envd access token
 	hc       *http.Client // envd's: the sandbox's headers on the Sandbox's connections
@@ -43,7 +44,7 @@ var (
 )
 
 // handle wraps a created or connected sandbox. It makes no request.
-func (s *Sandbox) handle(sb sandboxResp, outcome sandagent.Outcome) *sandagent.Handle {
+func (s *Sandbox) handle(sb e2bapi.Sandbox, outcome sandagent.Outcome) *sandagent.Handle {
 	domain := s.domain
 	if sb.Domain != nil && *sb.Domain != "" {
 		domain = *sb.Domain
@@ -271,7 +272,7 @@ func (h *handle) move(ctx context.Context, src, dst string) error {
 
 // State asks GET /sandboxes/{id}.
 func (h *handle) State(ctx context.Context) (string, error) {
-	sb, err := h.api.get(ctx, h.sb.SandboxID)
+	sb, err := h.api.Get(ctx, h.sb.SandboxID)
 	if errors.Is(err, sandagent.ErrNotFound) {
 		return string(sandagent.StateDestroyed), nil
 	}
@@ -282,15 +283,15 @@ func (h *handle) State(ctx context.Context) (string, error) {
 }
 
 // Pause asks POST /sandboxes/{id}/pause.
-func (h *handle) Pause(ctx context.Context) error { return h.api.pause(ctx, h.sb.SandboxID) }
+func (h *handle) Pause(ctx context.Context) error { return h.api.Pause(ctx, h.sb.SandboxID) }
 
 // SetTimeout asks POST /sandboxes/{id}/timeout.
 func (h *handle) SetTimeout(ctx context.Context, d time.Duration) error {
-	return h.api.setTimeout(ctx, h.sb.SandboxID, d)
+	return h.api.SetTimeout(ctx, h.sb.SandboxID, d)
 }
 
 // Destroy asks DELETE /sandboxes/{id}; a sandbox already gone is success.
-func (h *handle) Destroy(ctx context.Context) error { return h.api.kill(ctx, h.sb.SandboxID) }
+func (h *handle) Destroy(ctx context.Context) error { return h.api.Kill(ctx, h.sb.SandboxID) }
 
 // Close has nothing to release: connections belong to the Sandbox's client.
 func (h *handle) Close() error { return nil }

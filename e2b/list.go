@@ -3,11 +3,11 @@ package e2b
 import (
 	"context"
 	"iter"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/e2bapi"
 )
 
 // Filter selects sandboxes for List.
@@ -66,7 +66,7 @@ func List(ctx context.Context, filter Filter, opts ...Option) iter.Seq2[SandboxI
 			yield(SandboxInfo{}, wrap("list", err))
 			return
 		}
-		for sb, err := range s.api.list(ctx, filter) {
+		for sb, err := range list(ctx, s.api, filter) {
 			if err != nil {
 				yield(SandboxInfo{}, wrap("list", err))
 				return
@@ -78,7 +78,7 @@ func List(ctx context.Context, filter Filter, opts ...Option) iter.Seq2[SandboxI
 	}
 }
 
-func info(sb listedSandbox) SandboxInfo {
+func info(sb e2bapi.Sandbox) SandboxInfo {
 	return SandboxInfo{
 		ID:          sb.SandboxID,
 		Name:        sb.Metadata[NameKey],
@@ -104,15 +104,4 @@ func state(s string) sandagent.State {
 		return sandagent.StatePaused
 	}
 	return sandagent.State(s)
-}
-
-// sortOldestFirst orders sandboxes by start time, then id: the order every
-// caller agrees on.
-func sortOldestFirst(sbs []listedSandbox) {
-	slices.SortFunc(sbs, func(a, b listedSandbox) int {
-		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.SandboxID, b.SandboxID)
-	})
 }

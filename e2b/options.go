@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/e2bapi"
 )
 
 // Option configures a Sandbox (and List).
@@ -17,7 +17,7 @@ type Option func(*Sandbox) error
 // 128 bytes of UTF-8 without control characters.
 func WithName(name string) Option {
 	return func(s *Sandbox) error {
-		if err := checkText("name", name); err != nil {
+		if err := e2bapi.CheckText("name", name); err != nil {
 			return err
 		}
 		s.name = name
@@ -62,7 +62,7 @@ func WithCreateIfMissing() Option {
 // "base"): an id or a name, "namespace/alias[:tag]" accepted.
 func WithTemplate(template string) Option {
 	return func(s *Sandbox) error {
-		if err := checkText("template", template); err != nil {
+		if err := e2bapi.CheckText("template", template); err != nil {
 			return err
 		}
 		s.template = template
@@ -109,28 +109,10 @@ func WithEnv(env map[string]string) Option {
 // this package's and cannot be set.
 func WithMetadata(md map[string]string) Option {
 	return func(s *Sandbox) error {
-		for k, v := range md {
-			if err := checkText("metadata key", k); err != nil {
-				return err
-			}
-			if k == NameKey || k == ManagedKey {
-				return sandagent.Errorf(sandagent.ErrInvalid, "metadata key %q is reserved", k)
-			}
-			if !utf8.ValidString(v) {
-				return sandagent.Errorf(sandagent.ErrInvalid, "metadata %q: value is not UTF-8", k)
-			}
-			s.metadata = setKey(s.metadata, k, v)
-		}
-		return nil
+		var err error
+		s.metadata, err = e2bapi.AddMetadata(s.metadata, md)
+		return err
 	}
-}
-
-func setKey(m map[string]string, k, v string) map[string]string {
-	if m == nil {
-		m = map[string]string{}
-	}
-	m[k] = v
-	return m
 }
 
 // WithSecure says whether created sandboxes require the envd access token
@@ -166,7 +148,7 @@ func WithDomain(domain string) Option {
 // https://api.<domain>).
 func WithAPIURL(u string) Option {
 	return func(s *Sandbox) error {
-		if err := checkURL("API URL", u); err != nil {
+		if err := e2bapi.CheckURL("API URL", u); err != nil {
 			return err
 		}
 		s.apiURL = u
@@ -179,7 +161,7 @@ func WithAPIURL(u string) Option {
 // derived from the domain).
 func WithSandboxURL(u string) Option {
 	return func(s *Sandbox) error {
-		if err := checkURL("sandbox URL", u); err != nil {
+		if err := e2bapi.CheckURL("sandbox URL", u); err != nil {
 			return err
 		}
 		s.sandboxURL = u
@@ -203,18 +185,4 @@ func WithHTTPClient(c *http.Client) Option {
 // logging). Keys and tokens are never logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Sandbox) error { s.logger = l; return nil }
-}
-
-func checkText(what, v string) error {
-	if v == "" || len(v) > 128 || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return sandagent.Errorf(sandagent.ErrInvalid, "%s %q: want 1 to 128 bytes of UTF-8 without control characters", what, v)
-	}
-	return nil
-}
-
-func checkURL(what, v string) error {
-	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
-		return sandagent.Errorf(sandagent.ErrInvalid, "%s: want an http:// or https:// URL", what)
-	}
-	return nil
 }

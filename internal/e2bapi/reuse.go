@@ -15,8 +15,8 @@ import (
 
 // Metadata keys set on every sandbox Reuse creates.
 const (
-	NameKey    = "sandagent.name"    // the name attached by
-	ManagedKey = "sandagent.managed" // "true"
+	NameKey    = sandagent.NameLabel    // the name attached by
+	ManagedKey = sandagent.ManagedLabel // "true"
 )
 
 // Labels returns md plus the keys every created sandbox carries: managed,

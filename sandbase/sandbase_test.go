@@ -1,0 +1,548 @@
+//go:build unix
+
+package sandbase_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/sandbase"
+	"github.com/sandagent/sandagent/sandbase/sandbasetest"
+	"github.com/sandagent/sandagent/sandboxtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// server starts an emulator for one test.
+func server(t testing.TB) *sandbasetest.Server {
+	srv := sandbasetest.NewServer()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// opts points the client at srv.
+func opts(srv *sandbasetest.Server, more ...sandbase.Option) []sandbase.Option {
+	return append([]sandbase.Option{sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL)}, more...)
+}
+
+func attach(t *testing.T, srv *sandbasetest.Server, more ...sandbase.Option) *sandagent.Handle {
+	t.Helper()
+	sb, err := sandbase.New(opts(srv, more...)...)
+	require.NoError(t, err)
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	return h
+}
+
+func TestConformance(t *testing.T) {
+	srv := server(t)
+	sandboxtest.Run(t, sandboxtest.Factory{
+		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
+			var more []sandbase.Option
+			if o.Name != "" {
+				more = append(more, sandbase.WithName(o.Name))
+			}
+			if o.ID != "" {
+				more = append(more, sandbase.WithID(o.ID))
+			}
+			sb, err := sandbase.New(opts(srv, more...)...)
+			require.NoError(t, err)
+			return sb
+		},
+		Lacks: map[sandboxtest.Capability]string{
+			sandboxtest.Stop:       "SandBase sandboxes are paused or killed; its stopped status is terminal",
+			sandboxtest.LiveOutput: "POST /processes answers when the command has ended: the output arrives then",
+			sandboxtest.Stdin:      "SandBase's exec takes no input (stdin is on its roadmap)",
+			sandboxtest.Signal:     "SandBase cannot signal a process (signals are on its roadmap)",
+		},
+		Faults: srv.Faults,
+	})
+}
+
+// requests returns the requests srv served since the last call.
+func requests(srv *sandbasetest.Server) []string {
+	defer srv.Requests.Reset()
+	return srv.Requests.Requests()
+}
+
+func TestRequestCounts(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+
+	h := attach(t, srv, sandbase.WithName("counted"))
+	require.Equal(t, sandagent.Created, h.Outcome())
+	require.Equal(t, []string{"GET /sandboxes", "POST /sandboxes", "GET /sandboxes"}, requests(srv),
+		"create by name: look up, create, look again to converge")
+	require.NoError(t, h.Close())
+
+	h = attach(t, srv, sandbase.WithName("counted"))
+	require.Equal(t, sandagent.Reused, h.Outcome())
+	require.Equal(t, []string{"GET /sandboxes", "POST /sandboxes/" + h.ID() + "/connect"}, requests(srv),
+		"attach by name of a running sandbox: 2 requests")
+
+	h2 := attach(t, srv, sandbase.WithID(h.ID()))
+	require.Equal(t, sandagent.Reused, h2.Outcome())
+	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/connect"}, requests(srv), "attach by id: 1 request")
+
+	h3 := attach(t, srv)
+	require.Equal(t, sandagent.Created, h3.Outcome())
+	require.Equal(t, []string{"POST /sandboxes"}, requests(srv), "create without a name: 1 request")
+	require.NoError(t, h3.Destroy(ctx))
+	requests(srv)
+
+	var out bytes.Buffer
+	res, err := h2.Exec(ctx, &sandagent.Cmd{Args: []string{"echo", "hi"}, Stdout: &out})
+	require.NoError(t, err)
+	require.Equal(t, "hi\n", string(res.Stdout))
+	require.Equal(t, "hi\n", out.String(), "Cmd.Stdout gets the output once the command has ended")
+	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/processes"}, requests(srv), "exec: 1 request")
+
+	require.NotEmpty(t, h2.Workdir())
+	require.Equal(t, []string{"GET /sandboxes/" + h.ID() + "/filesystem/stat"}, requests(srv), "the workdir is learnt once, lazily")
+	require.NotEmpty(t, h2.Workdir())
+	require.Empty(t, requests(srv))
+
+	require.NoError(t, h2.Pause(ctx))
+	h4 := attach(t, srv, sandbase.WithName("counted"))
+	require.Equal(t, sandagent.Resumed, h4.Outcome())
+	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/pause", "GET /sandboxes", "POST /sandboxes/" + h.ID() + "/connect"}, requests(srv),
+		"attach by name of a paused sandbox: 2 requests")
+
+	require.NoError(t, h4.Destroy(ctx))
+	require.Equal(t, []string{"DELETE /sandboxes/" + h.ID()}, requests(srv))
+}
+
+// A background process started before the pause continues after the
+// resume, with what it held in memory: a shell counter that appends
+// 1, 2, 3, ... to a file goes on from where it was, it does not restart.
+func TestPauseResumeKeepsMemory(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	h := attach(t, srv, sandbase.WithName("memory"))
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: `nohup sh -c 'i=0; while :; do i=$((i+1)); echo $i >> count.log; sleep 0.02; done' >/dev/null 2>&1 &`})
+	require.NoError(t, err)
+	before := waitCount(t, h, 3)
+
+	require.NoError(t, h.Pause(ctx))
+	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.NoError(t, h.Close())
+
+	// Another process, later: only the name (or the id) was kept.
+	h2 := attach(t, srv, sandbase.WithName("memory"))
+	require.Equal(t, sandagent.Resumed, h2.Outcome())
+	require.Equal(t, h.ID(), h2.ID())
+	after := waitCount(t, h2, before+3)
+	log, err := h2.ReadFile(ctx, "count.log")
+	require.NoError(t, err)
+	lines := strings.Fields(string(log))
+	require.GreaterOrEqual(t, len(lines), after)
+	for i, l := range lines {
+		require.Equal(t, strconv.Itoa(i+1), l, "the counter goes on from its value in memory, never restarts")
+	}
+}
+
+// waitCount waits, inside the sandbox, until count.log has at least n
+// lines, and returns how many it has.
+func waitCount(t *testing.T, h *sandagent.Handle, n int) int {
+	t.Helper()
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{
+		Shell:   fmt.Sprintf(`while [ "$(wc -l < count.log 2>/dev/null || echo 0)" -lt %d ]; do sleep 0.02; done; wc -l < count.log`, n),
+		Timeout: 30 * time.Second,
+	})
+	require.NoError(t, err)
+	got, err := strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
+	require.NoError(t, err)
+	return got
+}
+
+func TestTimeoutResetsOnResume(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	srv.Clock.Advance(0) // freeze
+	h := attach(t, srv, sandbase.WithTimeout(10*time.Minute))
+	id := h.ID()
+	srv.Clock.Advance(8 * time.Minute)
+	require.NoError(t, h.Pause(ctx))
+	srv.Clock.Advance(24 * time.Hour) // paused sandboxes are kept, with no timeout
+	require.NoError(t, h.Close())
+
+	h = attach(t, srv, sandbase.WithID(id), sandbase.WithTimeout(10*time.Minute))
+	require.Equal(t, sandagent.Resumed, h.Outcome())
+	srv.Clock.Advance(9 * time.Minute) // past the old deadline, within the new one
+	st, err := h.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sandagent.StateRunning, st, "the timeout counts afresh from the resume")
+
+	srv.Clock.Advance(2 * time.Minute)
+	st, err = h.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sandagent.StateDestroyed, st, "stopped at the end of the timeout: SandBase's terminal status")
+	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.ErrorContains(t, err, "stopped")
+	require.NoError(t, h.Destroy(ctx))
+}
+
+func TestSetTimeoutKeepsAlive(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	srv.Clock.Advance(0)
+	h := attach(t, srv)
+	require.NoError(t, h.SetTimeout(ctx, time.Hour))
+	srv.Clock.Advance(50 * time.Minute) // the default 300 s would have ended it
+	st, err := h.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sandagent.StateRunning, st)
+	require.NoError(t, h.Destroy(ctx))
+}
+
+func TestStateErrors(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	srv.Clock.Advance(0)
+	h := attach(t, srv)
+	require.NoError(t, h.Pause(ctx))
+	require.NoError(t, h.Pause(ctx), "pausing a paused sandbox is not an error")
+	st, err := h.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sandagent.StatePaused, st)
+
+	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.NotErrorIs(t, err, sandagent.ErrConflict)
+	require.ErrorContains(t, err, "sandbox is paused")
+	_, err = h.ReadFile(ctx, "x")
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.ErrorIs(t, h.SetTimeout(ctx, time.Minute), sandagent.ErrState)
+
+	// Resumed, then stopped by its timeout: resuming it is a state error.
+	h2 := attach(t, srv, sandbase.WithID(h.ID()))
+	require.Equal(t, sandagent.Resumed, h2.Outcome())
+	srv.Clock.Advance(sandbase.DefaultTimeout + time.Second)
+	sb, err := sandbase.New(opts(srv, sandbase.WithID(h.ID()))...)
+	require.NoError(t, err)
+	_, err = sb.Attach(ctx)
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.ErrorContains(t, err, "sandbox is stopped")
+	require.ErrorIs(t, h2.Pause(ctx), sandagent.ErrState)
+
+	require.NoError(t, h2.Destroy(ctx))
+	_, err = sb.Attach(ctx)
+	require.ErrorIs(t, err, sandagent.ErrNotFound, "killed: not found")
+}
+
+func TestKillByID(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	h := attach(t, srv, sandbase.WithName("doomed"))
+	require.NoError(t, h.Pause(ctx))
+	requests(srv)
+
+	require.NoError(t, sandbase.Kill(ctx, h.ID(), opts(srv)...))
+	require.Equal(t, []string{"DELETE /sandboxes/" + h.ID()}, requests(srv), "no connect: a paused sandbox is not resumed to be killed")
+	require.NoError(t, sandbase.Kill(ctx, h.ID(), opts(srv)...), "killing a gone sandbox is not an error")
+	require.ErrorIs(t, sandbase.Kill(ctx, "i-am-not-an-id", opts(srv)...), sandagent.ErrInvalid)
+
+	sb, err := sandbase.New(opts(srv, sandbase.WithID(h.ID()))...)
+	require.NoError(t, err)
+	_, err = sb.Attach(ctx)
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+
+	h2 := attach(t, srv, sandbase.WithName("doomed"))
+	require.Equal(t, sandagent.Created, h2.Outcome(), "the name is free again")
+	require.NotEqual(t, h.ID(), h2.ID())
+	require.NoError(t, h2.Destroy(ctx))
+}
+
+func TestManaged(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	named := attach(t, srv, sandbase.WithName("listed"), sandbase.WithMetadata(map[string]string{"user": "u1"}))
+	unnamed := attach(t, srv)
+	require.NoError(t, unnamed.Pause(ctx))
+	sb, err := sandbase.New(opts(srv)...)
+	require.NoError(t, err)
+	got := map[string]sandagent.Info{}
+	for info, err := range sb.Managed(ctx) {
+		require.NoError(t, err)
+		got[info.ID] = info
+	}
+	require.Len(t, got, 2)
+	require.Equal(t, "listed", got[named.ID()].Name)
+	require.Equal(t, "u1", got[named.ID()].Labels["user"])
+	require.Equal(t, sandagent.StateRunning, got[named.ID()].State)
+	require.Equal(t, sandagent.StatePaused, got[unnamed.ID()].State)
+
+	reaped, err := sandagent.Reap(ctx, sb, sandagent.ReapOptions{Apply: true})
+	require.NoError(t, err)
+	require.Len(t, reaped, 2)
+	for range sb.Managed(ctx) {
+		t.Error("reaped sandboxes are gone")
+	}
+}
+
+func TestOldestMatchWins(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	srv.Clock.Advance(0)
+	older := attach(t, srv, sandbase.WithName("twins"))
+	srv.Clock.Advance(time.Second)
+	newer := attach(t, srv) // then labelled with the same name by someone else
+	require.NotEqual(t, older.ID(), newer.ID())
+	require.NoError(t, older.Pause(ctx)) // paused or running, the oldest wins
+
+	h := attach(t, srv, sandbase.WithName("twins"))
+	require.Equal(t, older.ID(), h.ID())
+	require.Equal(t, sandagent.Resumed, h.Outcome())
+	require.NoError(t, h.Destroy(ctx))
+	require.NoError(t, newer.Destroy(ctx))
+}
+
+func TestConcurrentAttachByName(t *testing.T) {
+	srv := server(t)
+	const n = 10
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Each caller has its own Sandbox value, as separate processes would.
+			sb, err := sandbase.New(opts(srv, sandbase.WithName("shared"))...)
+			if err == nil {
+				var h *sandagent.Handle
+				if h, err = sb.Attach(t.Context()); err == nil {
+					ids[i] = h.ID()
+				}
+			}
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		require.Equal(t, ids[0], id)
+	}
+	creates := 0
+	for _, r := range srv.Requests.Requests() {
+		if r == "POST /sandboxes" {
+			creates++
+		}
+	}
+	require.Equal(t, 1, creates, "one create")
+}
+
+func TestLookupFailsClosed(t *testing.T) {
+	srv := server(t)
+	for _, tc := range []struct {
+		status int
+		kind   error
+	}{
+		{http.StatusUnauthorized, sandagent.ErrAuth},
+		{http.StatusForbidden, sandagent.ErrAuth},
+		{http.StatusTooManyRequests, sandagent.ErrRateLimited},
+		{http.StatusServiceUnavailable, nil},
+		{http.StatusInternalServerError, nil},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			srv.Requests.Reset()
+			srv.Faults.Add(emu.Fault{Method: http.MethodGet, Path: "/sandboxes", Times: 10, Status: tc.status}) // more than the retries
+			defer srv.Faults.Clear()
+			sb, err := sandbase.New(opts(srv, sandbase.WithName("closed"))...)
+			require.NoError(t, err)
+			_, err = sb.Attach(t.Context())
+			require.Error(t, err)
+			if tc.kind != nil {
+				require.ErrorIs(t, err, tc.kind)
+			}
+			var e *sandagent.Error
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, tc.status, e.Status)
+			require.NotContains(t, err.Error(), srv.APIKey())
+			require.Zero(t, srv.Requests.Count(http.MethodPost, "/sandboxes"), "no create after a failed lookup")
+		})
+	}
+
+	t.Run("network", func(t *testing.T) {
+		sb, err := sandbase.New(sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL("http://127.0.0.1:1"), sandbase.WithName("closed"))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		_, err = sb.Attach(ctx)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, sandagent.ErrNotFound)
+	})
+
+	require.Zero(t, srv.Requests.Count(http.MethodPost, "/sandboxes"), "nothing was created")
+}
+
+func TestWrongKey(t *testing.T) {
+	srv := server(t)
+	const key = "sk-sb-00000000000000000000000000000000ff"
+	sb, err := sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL), sandbase.WithName("k"))
+	require.NoError(t, err)
+	_, err = sb.Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrAuth)
+	require.NotContains(t, err.Error(), key)
+	require.ErrorIs(t, sandbase.Kill(t.Context(), "sbx_0123", sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL)), sandagent.ErrAuth)
+}
+
+func TestNoSecretsInLogs(t *testing.T) {
+	srv := server(t)
+	var buf lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := attach(t, srv, sandbase.WithName("logged"), sandbase.WithLogger(logger))
+	ctx := t.Context()
+	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "echo hi"})
+	require.NoError(t, err)
+	require.NoError(t, h.WriteFile(ctx, "a.txt", []byte("a")))
+	_, err = h.ReadFile(ctx, "missing")
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+	require.NoError(t, h.Destroy(ctx))
+	require.Contains(t, buf.String(), "POST", "requests are logged")
+	require.NotContains(t, buf.String(), srv.APIKey())
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestFiles(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	h := attach(t, srv)
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+
+	// Past the 1 MB base64 read: the download endpoint has no cap; the write
+	// goes as a multipart upload.
+	big := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16)
+	require.NotEmpty(t, h.Workdir())
+	requests(srv)
+	require.NoError(t, h.WriteFile(ctx, "big/three.bin", big))
+	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/filesystem/upload"}, requests(srv))
+	got, err := h.ReadFile(ctx, "big/three.bin")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(big, got))
+
+	require.NoError(t, h.WriteFile(ctx, "small.txt", []byte("small")))
+	require.Equal(t, []string{"GET /sandboxes/" + h.ID() + "/filesystem/download", "POST /sandboxes/" + h.ID() + "/filesystem"}, requests(srv))
+
+	err = h.WriteFrom(ctx, "huge.bin", io.LimitReader(zeros{}, sandbase.MaxUpload+1))
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+	require.ErrorContains(t, err, "upload limit")
+	_, err = h.Stat(ctx, "huge.bin")
+	require.ErrorIs(t, err, sandagent.ErrNotFound, "nothing half-written")
+
+	var n sandbase.Native
+	require.True(t, h.As(&n))
+	require.Equal(t, h.ID(), n.SandboxID)
+	require.NoError(t, n.Move(ctx, "small.txt", "moved/small.txt"))
+	got, err = h.ReadFile(ctx, "moved/small.txt")
+	require.NoError(t, err)
+	require.Equal(t, "small", string(got))
+	require.ErrorIs(t, n.Move(ctx, "small.txt", "again.txt"), sandagent.ErrNotFound)
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestExecTimeoutAndStdin(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	h := attach(t, srv)
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+
+	_, err := h.Exec(ctx, &sandagent.Cmd{Args: []string{"cat"}, Stdin: strings.NewReader("x")})
+	require.ErrorIs(t, err, sandagent.ErrUnsupported, "stdin is never dropped silently")
+
+	res, err := h.Exec(ctx, &sandagent.Cmd{Shell: "sleep 30", Timeout: time.Second})
+	require.ErrorIs(t, err, sandagent.ErrTimeout)
+	require.Equal(t, -1, res.ExitCode)
+
+	res, err = h.Exec(ctx, &sandagent.Cmd{Shell: `printf '%s' "$0"`})
+	require.NoError(t, err)
+	require.Equal(t, "/bin/sh", string(res.Stdout), "Cmd.Shell runs /bin/sh -c")
+}
+
+func TestOpenURL(t *testing.T) {
+	srv := server(t)
+	t.Setenv("SANDBASE_API_KEY", srv.APIKey())
+	t.Setenv("SANDBASE_API_URL", srv.URL)
+	h, err := sandagent.Open(t.Context(), "sandbase://from-url?timeout=10m&template=base&meta.user=u1")
+	require.NoError(t, err)
+	require.Equal(t, sandbase.ProviderName, h.Provider())
+	require.Equal(t, "from-url", h.Name())
+	h2, err := sandagent.Open(t.Context(), "sandbase://?id="+h.ID())
+	require.NoError(t, err)
+	require.Equal(t, h.ID(), h2.ID())
+	require.NoError(t, h2.Destroy(t.Context()))
+
+	for _, bad := range []string{"sandbase://x?bogus=1", "sandbase://x?timeout=soon", "sandbase://x/path", "sandbase://?id=i123"} {
+		_, err := sandagent.Open(t.Context(), bad)
+		require.ErrorIs(t, err, sandagent.ErrInvalid, bad)
+	}
+	_, err = sandagent.Open(t.Context(), "sandbase://x?bogus=1")
+	require.ErrorContains(t, err, "bogus")
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Setenv("SANDBASE_API_KEY", "")
+	t.Setenv("SANDBASE_API_URL", "")
+	_, err := sandbase.New()
+	require.ErrorIs(t, err, sandagent.ErrAuth, "no key")
+	for _, o := range [][]sandbase.Option{
+		{sandbase.WithName("a"), sandbase.WithID("sbx_abc")},
+		{sandbase.WithName("")},
+		{sandbase.WithName("a\nb")},
+		{sandbase.WithID("iabc123")},
+		{sandbase.WithID("sbx_")},
+		{sandbase.WithID("sbx_a-b")},
+		{sandbase.WithTimeout(0)},
+		{sandbase.WithTemplate("")},
+		{sandbase.WithMetadata(map[string]string{sandbase.NameKey: "x"})},
+		{sandbase.WithEnv(map[string]string{"A=B": "c"})},
+		{sandbase.WithAPIURL("ftp://x")},
+		{sandbase.WithHTTPClient(nil)},
+		{sandbase.WithAPIKey("")},
+	} {
+		_, err := sandbase.New(append([]sandbase.Option{sandbase.WithAPIKey("sk-sb-00")}, o...)...)
+		require.ErrorIs(t, err, sandagent.ErrInvalid)
+		var e *sandagent.Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, sandbase.ProviderName, e.Provider)
+	}
+	t.Setenv("SANDBASE_API_URL", "ftp://x")
+	_, err = sandbase.New(sandbase.WithAPIKey("sk-sb-00"))
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+	_, err = sandbase.New(sandbase.WithAPIKey("e2b_not-a-sandbase-key"), sandbase.WithAPIURL("http://127.0.0.1:1"))
+	require.NoError(t, err, "no key-format check")
+}
