@@ -93,9 +93,9 @@ func (s *Sandbox) ensureVolumes(ctx context.Context) ([]apiclient.SandboxVolume,
 }
 
 func (s *Sandbox) createRequest(vols []apiclient.SandboxVolume) apiclient.CreateSandbox {
-	labels := map[string]string{LabelManaged: "true", LabelLanguage: s.language}
+	labels := map[string]string{sandagent.ManagedLabel: "true", LabelLanguage: s.language}
 	if s.name != "" {
-		labels[LabelName] = s.name
+		labels[sandagent.NameLabel] = s.name
 	}
 	for k, v := range s.labels {
 		labels[k] = v
@@ -154,7 +154,7 @@ func (s *Sandbox) create(ctx context.Context, vols []apiclient.SandboxVolume) (*
 		return s.reconcile(ctx, sb, false)
 	case s.name != "" && errors.As(err, &se) && se.Status == 0 && ctx.Err() == nil:
 		// No answer: the create may have happened. Look before failing.
-		if found, gerr := s.get(ctx, s.name); gerr == nil && found.Labels[LabelManaged] == "true" {
+		if found, gerr := s.get(ctx, s.name); gerr == nil && found.Labels[sandagent.ManagedLabel] == "true" {
 			sb = found
 			break
 		}

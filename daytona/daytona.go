@@ -71,6 +71,15 @@
 // X-Daytona-Organization-ID when set). The API key never appears in errors
 // or logs.
 //
+// Sandbox implements sandagent.Manager. Managed lists GET /sandbox with
+// labels={"sandagent.managed":"true"} (the JSON-encoded filter Daytona
+// takes) and includeErroredDeleted=true, 100 a page, following nextCursor
+// to the last page; Info carries the id, name, state (mapped as for
+// Handle.State), createdAt and labels. Kill is DELETE /sandbox/{id}: a 404,
+// or a 409 on a sandbox already being destroyed, is success.
+// sandagent.FromURL("daytona://") (no name, no id) gives a configuration
+// for both.
+//
 // Handle.As offers *Control (lifecycle operations: start, stop, restart,
 // resize, archive, labels, intervals, raw state), *apiclient.APIClient and
 // *toolbox.APIClient.
@@ -103,12 +112,10 @@ const DefaultAPIURL = "https://app.daytona.io/api"
 // directory on Daytona's default snapshots.
 const DefaultMountPath = "/home/daytona"
 
-// The labels every sandbox this package creates carries.
-const (
-	LabelManaged  = "sandagent.managed"
-	LabelName     = "sandagent.name"
-	LabelLanguage = "code-toolbox-language"
-)
+// LabelLanguage is the label that names a sandbox's code-toolbox language.
+// Every sandbox this package creates carries it, with sandagent.ManagedLabel
+// and sandagent.NameLabel.
+const LabelLanguage = "code-toolbox-language"
 
 // Resources are what a sandbox built from an image gets: CPU cores, memory
 // and disk in GB, GPUs. Zero fields are left to Daytona.
@@ -137,6 +144,7 @@ type Sandbox struct {
 	logger                  *slog.Logger
 	waitTimeout             time.Duration
 	pollMin, pollMax        time.Duration
+	pageSize                int
 
 	api    *apiclient.APIClient
 	tbHTTP *http.Client
@@ -411,7 +419,7 @@ func WithWaitTimeout(d time.Duration) Option {
 
 // New returns a Daytona Sandbox configuration. It does no I/O.
 func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{autoStop: 15, language: "python", waitTimeout: 5 * time.Minute, pollMin: 100 * time.Millisecond, pollMax: time.Second}
+	s := &Sandbox{autoStop: 15, language: "python", waitTimeout: 5 * time.Minute, pollMin: 100 * time.Millisecond, pollMax: time.Second, pageSize: 100}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, wrap("new", err)

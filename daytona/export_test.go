@@ -10,3 +10,8 @@ func FastPolls() Option {
 		return nil
 	}
 }
+
+// PageSize sets how many sandboxes Managed asks for per page.
+func PageSize(n int) Option {
+	return func(s *Sandbox) error { s.pageSize = n; return nil }
+}

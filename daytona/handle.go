@@ -344,7 +344,7 @@ func (c *Control) SetLabels(ctx context.Context, labels map[string]string) error
 		return wrapOp("labels", err)
 	}
 	all := map[string]string{}
-	for _, k := range []string{LabelManaged, LabelName} {
+	for _, k := range []string{sandagent.ManagedLabel, sandagent.NameLabel} {
 		if v, ok := sb.Labels[k]; ok {
 			all[k] = v
 		}

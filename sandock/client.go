@@ -95,27 +95,38 @@ func (c *client) call(ctx context.Context, op, method, path string, query url.Va
 	return nil
 }
 
-// sandboxItem is one entry of GET /api/v1/sandbox.
+// sandboxItem is one entry of GET /api/v1/sandbox. Title is not in the
+// documented schema: it stays nil unless the service reports it.
 type sandboxItem struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Image     string `json:"image,omitempty"`
-	CreatedAt string `json:"createdAt,omitempty"`
+	ID        string          `json:"id"`
+	Status    string          `json:"status"`
+	Image     string          `json:"image,omitempty"`
+	CreatedAt string          `json:"createdAt,omitempty"`
+	Title     json.RawMessage `json:"title,omitempty"`
+}
+
+// list returns every sandbox, in one request: the API does not page.
+func (c *client) list(ctx context.Context, op string) ([]sandboxItem, error) {
+	var out struct {
+		Items []sandboxItem `json:"items"`
+	}
+	if err := c.call(ctx, op, http.MethodGet, "/api/v1/sandbox", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
 }
 
 // find returns the sandbox with id, or nil when the list (which succeeded)
 // does not hold it: that absence is the only "not found" Attach trusts. The
 // API has no GET /api/v1/sandbox/{id}, so this lists every sandbox.
 func (c *client) find(ctx context.Context, id string) (*sandboxItem, error) {
-	var out struct {
-		Items []sandboxItem `json:"items"`
-	}
-	if err := c.call(ctx, "status", http.MethodGet, "/api/v1/sandbox", nil, nil, &out); err != nil {
+	items, err := c.list(ctx, "status")
+	if err != nil {
 		return nil, err
 	}
-	for i := range out.Items {
-		if out.Items[i].ID == id {
-			return &out.Items[i], nil
+	for i := range items {
+		if items[i].ID == id {
+			return &items[i], nil
 		}
 	}
 	return nil, nil

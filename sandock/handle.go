@@ -240,19 +240,24 @@ func (h *handle) State(ctx context.Context) (string, error) {
 	if item == nil {
 		return string(sandagent.StateDestroyed), nil
 	}
-	switch item.Status {
+	return string(state(item.Status)), nil
+}
+
+// state maps a Sandock status onto sandagent's states.
+func state(status string) sandagent.State {
+	switch status {
 	case "RUNNING":
-		return string(sandagent.StateRunning), nil
+		return sandagent.StateRunning
 	case "STOPPED":
-		return string(sandagent.StateStopped), nil
+		return sandagent.StateStopped
 	case "PAUSED":
-		return string(sandagent.StatePaused), nil
+		return sandagent.StatePaused
 	case "CREATING":
-		return string(sandagent.StateStarting), nil
+		return sandagent.StateStarting
 	case "DELETING", "DELETED":
-		return string(sandagent.StateDestroyed), nil
+		return sandagent.StateDestroyed
 	}
-	return string(sandagent.StateError), nil
+	return sandagent.StateError
 }
 
 func (h *handle) Stop(ctx context.Context) error { return h.api.stop(ctx, h.id) }

@@ -105,6 +105,17 @@
 // "sandagent" (WithTitle changes it) so it can be told apart in the
 // dashboard.
 //
+// # Listing and reaping
+//
+// Sandbox implements sandagent.Manager. Managed lists (one GET
+// /api/v1/sandbox: the API does not page) the sandboxes whose title is the
+// configuration's title: that title is the only mark this package can
+// leave, so a sandbox someone else titled "sandagent" is listed too. The
+// documented list item carries no title; when the service does not report
+// one, Managed fails with ErrUnsupported rather than guess. Kill is DELETE
+// /api/v1/sandbox/{id}; a 404 is success. sandagent.FromURL("sandock://")
+// gives a configuration for both.
+//
 // Handle.As offers **resty.Client: the configured client (base URL and
 // Authorization header set), for endpoints this package does not wrap
 // such as /code or /coding/run.

@@ -3,6 +3,7 @@
 package daytonatest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -476,42 +477,105 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) {
 	s.withSandbox(w, r, true, func(sb *sandbox) { writeJSON(w, http.StatusOK, s.view(sb, true)) })
 }
 
+// listSandboxes answers GET /sandbox: newest first (createdAt, then id,
+// descending), limit per page (default 100, 1 to 200), and nextCursor, an
+// opaque token naming the last item of the page, or null on the last page.
+// Filters: labels (a JSON object; every pair must match), states, and the
+// id and name prefixes (case-insensitive). Other parameters are accepted
+// and ignored; includeErroredDeleted has nothing to include, as the
+// emulator never leaves a failed deletion behind.
 func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	bad := func(msg string) { writeAPIErrorPath(w, r.URL.Path, http.StatusBadRequest, msg) }
 	var want map[string]string
 	if l := q.Get("labels"); l != "" {
 		if err := json.Unmarshal([]byte(l), &want); err != nil {
-			writeAPIErrorPath(w, r.URL.Path, http.StatusBadRequest, "Invalid labels JSON format")
+			bad("Invalid labels JSON format")
 			return
 		}
 	}
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		f, err := strconv.ParseFloat(l, 64)
+		if err != nil || f != float64(int(f)) || f < 1 || f > 200 {
+			bad("limit must be an integer from 1 to 200")
+			return
+		}
+		limit = int(f)
+	}
+	var after *listKey
+	if c := q.Get("cursor"); c != "" {
+		k, ok := parseCursor(c)
+		if !ok {
+			bad("Invalid cursor")
+			return
+		}
+		after = &k
+	}
 	states := q["states"]
-	name := strings.ToLower(q.Get("name"))
+	name, idPrefix := strings.ToLower(q.Get("name")), strings.ToLower(q.Get("id"))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	items := []map[string]any{}
-	ids := make([]string, 0, len(s.sandboxes))
-	for id := range s.sandboxes {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return s.sandboxes[ids[i]].createdAt.Before(s.sandboxes[ids[j]].createdAt) })
-	for _, id := range ids {
-		sb := s.sandboxes[id]
-		if !s.settle(sb, false) || !strings.HasPrefix(strings.ToLower(sb.name), name) {
+	var match []*sandbox
+	for _, sb := range s.sandboxes {
+		if !s.settle(sb, false) || !strings.HasPrefix(strings.ToLower(sb.name), name) || !strings.HasPrefix(strings.ToLower(sb.id), idPrefix) {
 			continue
 		}
 		if len(states) > 0 && !contains(states, sb.state) {
 			continue
 		}
-		match := true
+		ok := true
 		for k, v := range want {
-			match = match && sb.labels[k] == v
+			ok = ok && sb.labels[k] == v
 		}
-		if match {
-			items = append(items, s.view(sb, false))
+		if ok && (after == nil || after.before(keyOf(sb))) {
+			match = append(match, sb)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "nextCursor": nil})
+	sort.Slice(match, func(i, j int) bool { return keyOf(match[i]).before(keyOf(match[j])) })
+	items := []map[string]any{}
+	var next any // null: the last page
+	for i, sb := range match {
+		if i == limit {
+			next = keyOf(match[i-1]).cursor()
+			break
+		}
+		items = append(items, s.view(sb, false))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "nextCursor": next})
+}
+
+// listKey orders the list: newest first, then by id, descending.
+type listKey struct {
+	created time.Time
+	id      string
+}
+
+func keyOf(sb *sandbox) listKey { return listKey{sb.createdAt, sb.id} }
+
+// before reports whether k comes before o in the list (is newer).
+func (k listKey) before(o listKey) bool {
+	if !k.created.Equal(o.created) {
+		return k.created.After(o.created)
+	}
+	return k.id > o.id
+}
+
+func (k listKey) cursor() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(k.created.UnixNano(), 10) + ":" + k.id))
+}
+
+func parseCursor(c string) (listKey, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return listKey{}, false
+	}
+	ns, id, ok := strings.Cut(string(b), ":")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return listKey{}, false
+	}
+	return listKey{time.Unix(0, n), id}, true
 }
 
 func contains(list []string, s string) bool {
@@ -525,8 +589,8 @@ func contains(list []string, s string) bool {
 
 func (s *Server) deleteSandbox(w http.ResponseWriter, r *http.Request) {
 	s.withSandbox(w, r, false, func(sb *sandbox) {
-		if sb.state == stateDestroying {
-			writeJSON(w, http.StatusOK, s.view(sb, true))
+		if sb.state == stateDestroying { // pending, as on Daytona
+			writeAPIErrorPath(w, r.URL.Path, http.StatusConflict, "Sandbox state change in progress")
 			return
 		}
 		// The name is free at once, as on Daytona.

@@ -21,7 +21,8 @@ import (
 const sdkVersion = "0.190.1"
 
 // compatScript drives the official SDK through create, get by name,
-// stop/start, a command and a file round trip, printing OK at the end.
+// stop/start, a command, a file round trip and a list filtered by labels,
+// one sandbox per page, printing OK at the end.
 const compatScript = `
 const { Daytona } = require('@daytonaio/sdk');
 const assert = require('assert');
@@ -44,6 +45,13 @@ const assert = require('assert');
   assert.ok(Buffer.compare(back, data) === 0, 'download returns the uploaded bytes');
   const wc = await sb.process.executeCommand('wc -c < dir/blob.bin');
   assert.strictEqual(wc.result.trim(), '6');
+  const a = await daytona.create({ labels: { team: 'x' } });
+  const b = await daytona.create({ labels: { team: 'x' } });
+  const listed = [];
+  for await (const s of daytona.list({ labels: { team: 'x' }, limit: 1 })) listed.push(s.id);
+  assert.deepStrictEqual(listed.sort(), [a.id, b.id].sort(), 'the label filter, page by page');
+  await a.delete();
+  await b.delete();
   await sb.delete();
   console.log('OK');
 })().catch((e) => { console.error(e); process.exit(1); });

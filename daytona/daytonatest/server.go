@@ -23,6 +23,12 @@
 // (after autoStopInterval minutes without toolbox activity), auto-archive and
 // auto-delete run on the Clock too. Tests advance the Clock; they never sleep.
 //
+// GET /sandbox pages by cursor: newest first, limit 1 to 200 (default
+// 100), nextCursor an opaque token or null on the last page; labels is a
+// JSON object every listed sandbox must carry. A DELETE of a sandbox being
+// destroyed answers 409 "Sandbox state change in progress", as Daytona does
+// while a state change is pending.
+//
 // Decisions where Daytona's behaviour is not visible from outside:
 //   - a toolbox call on a sandbox that is not started answers 400 "Sandbox is
 //     not started";

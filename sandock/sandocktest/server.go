@@ -14,6 +14,8 @@
 //     DELETE removes it, after which it is absent from GET /api/v1/sandbox,
 //     the only way to learn a status. Pause has no endpoint; Server.Pause
 //     plays the platform pausing a sandbox (PAUSED; start resumes it).
+//     The list is one page, in creation order, of {id, status, image,
+//     createdAt} items, plus title with WithListTitles.
 //   - Expiry, on Clock: a started sandbox becomes STOPPED when its
 //     activeDeadlineSeconds (default 1800, at most 86400) pass, and a
 //     stopped one is deleted after its autoDeleteInterval (minutes, default
@@ -97,6 +99,7 @@ type Server struct {
 	addr        string
 	cleanup     func() // removes a temporary dir
 	volumeDelay time.Duration
+	listTitles  bool
 	ctx         context.Context // ends at Close: kills every command
 	stop        context.CancelFunc
 
@@ -134,6 +137,12 @@ func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 // WithVolumeDelay sets how long, on Clock, a new volume stays
 // pending_create (default 1 s; 0: ready at once).
 func WithVolumeDelay(d time.Duration) Option { return func(s *Server) { s.volumeDelay = d } }
+
+// WithListTitles makes GET /api/v1/sandbox report each sandbox's title
+// too (null when it has none), as a service that reports it would.
+// Sandock's documented list item is {id, status, image?, createdAt?}, which
+// is what the emulator serves without this option.
+func WithListTitles() Option { return func(s *Server) { s.listTitles = true } }
 
 // WithDir keeps the sandboxes and volumes under dir (default: a temporary
 // directory removed by Close).
@@ -363,7 +372,14 @@ func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) {
 	items := []map[string]any{}
 	for _, sb := range sbs {
 		if st := s.status(sb); st != "" {
-			items = append(items, map[string]any{"id": sb.id, "status": st, "image": sb.image, "createdAt": timestamp(sb.createdAt)})
+			item := map[string]any{"id": sb.id, "status": st, "image": sb.image, "createdAt": timestamp(sb.createdAt)}
+			if s.listTitles {
+				item["title"] = nil
+				if sb.title != "" {
+					item["title"] = sb.title
+				}
+			}
+			items = append(items, item)
 		}
 	}
 	s.mu.Unlock()
