@@ -38,6 +38,7 @@ func open(t *testing.T, srv *daytonatest.Server, opts ...daytona.Option) *dayton
 func TestConformance(t *testing.T) {
 	srv := newServer(t)
 	sandboxtest.Run(t, sandboxtest.Factory{
+		Faults: srv.Faults,
 		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
 			var opts []daytona.Option
 			if o.Name != "" {

@@ -55,6 +55,7 @@ func attach(t *testing.T, srv *e2btest.Server, more ...e2b.Option) *sandagent.Ha
 func TestConformance(t *testing.T) {
 	srv := server(t)
 	sandboxtest.Run(t, sandboxtest.Factory{
+		Faults: srv.Faults,
 		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
 			var more []e2b.Option
 			if o.Name != "" {

@@ -53,6 +53,7 @@ func (s *suite) testFaults(t *testing.T) {
 		f.Add(emu.Fault{Times: 1, Status: http.StatusServiceUnavailable})
 		err := within(t, readBack)
 		f.Clear()
+		logOutcome(t, err)
 		if err != nil { // not retried where the read is not idempotent on the wire
 			requireStatus(t, err, http.StatusServiceUnavailable)
 		}
@@ -77,6 +78,7 @@ func (s *suite) testFaults(t *testing.T) {
 		f.Add(emu.Fault{Times: 1, Reset: emu.ResetBefore})
 		err := within(t, readBack)
 		f.Clear()
+		logOutcome(t, err)
 		if err != nil {
 			var e *sandagent.Error
 			require.ErrorAs(t, err, &e, "a reset is a provider error, not a hang or a panic")
@@ -134,6 +136,17 @@ func (s *suite) testFaults(t *testing.T) {
 		require.NotEqual(t, sandagent.Outcome(0), h.Outcome())
 		s.requireOneNamed(t, name)
 	})
+}
+
+// logOutcome records how the provider came through a fault, for the table
+// of what each provider survives.
+func logOutcome(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Log("outcome: recovered (retried)")
+		return
+	}
+	t.Logf("outcome: failed cleanly: %v", err)
 }
 
 // requireStatus checks that err is a provider error with the HTTP status.

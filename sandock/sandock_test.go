@@ -53,6 +53,7 @@ func attach(t *testing.T, srv *sandocktest.Server, opts ...sandock.Option) *sand
 func TestConformance(t *testing.T) {
 	srv := newServer(t)
 	sandboxtest.Run(t, sandboxtest.Factory{
+		Faults: srv.Faults,
 		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
 			var opts []sandock.Option
 			if o.ID != "" {

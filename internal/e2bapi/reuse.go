@@ -117,7 +117,7 @@ func (r *Reuse) find(ctx context.Context) ([]Sandbox, error) {
 func (r *Reuse) create(ctx context.Context) (_ Sandbox, _ sandagent.Outcome, err error) {
 	sb, err := r.API.Create(ctx, r.Body)
 	if err != nil {
-		return Sandbox{}, 0, err
+		return r.afterFailedCreate(ctx, err)
 	}
 	mine := sb.SandboxID
 	defer func() {
@@ -139,6 +139,29 @@ func (r *Reuse) create(ctx context.Context) (_ Sandbox, _ sandagent.Outcome, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Sandbox{}, 0, err // a caller that gave up owns nothing
+	}
+	return sb, sandagent.Created, nil
+}
+
+// afterFailedCreate handles a create that got no answer: the request may
+// have made the sandbox even though its response was lost. By name, look
+// before anyone creates again: a sandbox carrying the name now did not
+// exist at the lookup just made under the name's lock, so it is this
+// create's (Outcome Created) and is adopted. Otherwise, and by id or
+// without a name, the error is returned: an unnamed sandbox made by a lost
+// create cannot be found and lives until its timeout.
+func (r *Reuse) afterFailedCreate(ctx context.Context, createErr error) (Sandbox, sandagent.Outcome, error) {
+	var e *sandagent.Error
+	if r.Name == "" || ctx.Err() != nil || !errors.As(createErr, &e) || e.Status != 0 {
+		return Sandbox{}, 0, createErr // answered: nothing was made
+	}
+	found, err := r.find(ctx)
+	if err != nil || len(found) == 0 {
+		return Sandbox{}, 0, createErr
+	}
+	sb, _, err := r.API.Connect(ctx, found[0].SandboxID, r.Timeout)
+	if err != nil {
+		return Sandbox{}, 0, createErr
 	}
 	return sb, sandagent.Created, nil
 }

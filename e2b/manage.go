@@ -1,0 +1,38 @@
+package e2b
+
+import (
+	"context"
+	"iter"
+
+	"github.com/sandagent/sandagent"
+)
+
+var _ sandagent.Manager = (*Sandbox)(nil)
+
+// Managed lists the running and paused sandboxes labelled
+// sandagent.managed=true (the metadata filter of GET /v2/sandboxes, every
+// page), for sandagent.Reap. CreatedAt is E2B's startedAt, which a resume
+// moves forward: an age is the time since the last start.
+func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {
+	return func(yield func(sandagent.Info, error) bool) {
+		for sb, err := range list(ctx, s.api, Filter{Metadata: map[string]string{ManagedKey: "true"}}) {
+			if err != nil {
+				yield(sandagent.Info{}, wrap("list", err))
+				return
+			}
+			info := sandagent.Info{
+				Provider: ProviderName, ID: sb.SandboxID, Name: sb.Metadata[NameKey],
+				State: state(sb.State), CreatedAt: sb.StartedAt, Labels: sb.Metadata,
+			}
+			if !yield(info, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Kill kills the sandbox id for good, without attaching to it (one DELETE;
+// a paused sandbox is not resumed first). One already gone is not an error.
+func (s *Sandbox) Kill(ctx context.Context, id string) error {
+	return wrap("kill", s.api.Kill(ctx, id))
+}
