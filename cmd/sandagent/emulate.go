@@ -10,6 +10,7 @@ import (
 
 	"github.com/sandagent/sandagent/daytona/daytonatest"
 	"github.com/sandagent/sandagent/e2b/e2btest"
+	"github.com/sandagent/sandagent/sandbase/sandbasetest"
 	"github.com/sandagent/sandagent/sandock/sandocktest"
 )
 
@@ -35,6 +36,14 @@ var emulators = map[string]func(addr, key string) emulator{
 		}
 		s := sandocktest.NewServer(opts...)
 		return emulator{s.URL, []string{"SANDOCK_BASE_URL=" + s.URL, "SANDOCK_API_KEY=" + s.APIKey()}, s.Close}
+	},
+	"sandbase": func(addr, key string) emulator {
+		opts := []sandbasetest.Option{sandbasetest.WithAddr(addr)}
+		if key != "" {
+			opts = append(opts, sandbasetest.WithAPIKey(key))
+		}
+		s := sandbasetest.NewServer(opts...)
+		return emulator{s.URL, []string{"SANDBASE_API_URL=" + s.URL, "SANDBASE_API_KEY=" + s.APIKey()}, s.Close}
 	},
 	"daytona": func(addr, key string) emulator {
 		opts := []daytonatest.Option{daytonatest.WithAddr(addr)}

@@ -152,7 +152,7 @@ func TestListAndReapLocal(t *testing.T) {
 // TestEmulate serves each emulator from the command and drives it with the
 // command, as a user would: the printed environment is all it takes.
 func TestEmulate(t *testing.T) {
-	for _, provider := range []string{"e2b", "daytona", "sandock"} {
+	for _, provider := range []string{"e2b", "sandbase", "daytona", "sandock"} {
 		t.Run(provider, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "emulate", provider, "--addr", "127.0.0.1:0")
 			cmd.Env = append(os.Environ(), "SANDAGENT_TEST_BE_CLI=1")

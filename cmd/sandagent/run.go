@@ -16,6 +16,7 @@ import (
 	_ "github.com/sandagent/sandagent/daytona"
 	_ "github.com/sandagent/sandagent/e2b"
 	_ "github.com/sandagent/sandagent/local"
+	_ "github.com/sandagent/sandagent/sandbase"
 	_ "github.com/sandagent/sandagent/sandock"
 )
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +33,9 @@ type Server struct {
 	key         string
 	maxLifetime time.Duration
 	dir         string // the engine's root
+	addr        string
 	ownDir      bool   // dir is a temporary directory of ours
+	cleanup     func() // removes it
 	eng         *engine.Engine
 	http        *httptest.Server
 
@@ -55,6 +56,9 @@ func WithAPIKey(key string) Option { return func(s *Server) { s.key = key } }
 // Close) instead of under a temporary directory.
 func WithDir(dir string) Option { return func(s *Server) { s.dir = dir } }
 
+// WithAddr serves on addr (host:port) instead of a free loopback port.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
 // WithMaxLifetime sets the maximum continuous lifetime of a running
 // sandbox (default one hour, SandBase's limit).
 func WithMaxLifetime(d time.Duration) Option { return func(s *Server) { s.maxLifetime = d } }
@@ -73,19 +77,15 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.dir == "" {
-		dir, err := os.MkdirTemp("", "sandbasetest-*")
-		if err != nil {
-			panic("sandbasetest: " + err.Error())
-		}
-		s.dir, s.ownDir = dir, true
+	s.ownDir = s.dir == ""
+	var err error
+	if s.eng, s.dir, s.cleanup, err = emu.Engine(s.dir, "sandbasetest"); err != nil {
+		panic(err)
 	}
-	eng, err := engine.Open(s.dir)
-	if err != nil {
+	if s.http, err = emu.Serve(s.addr, emu.Middleware(s.Faults, s.Requests, writeError, s.routes()), false); err != nil {
+		s.cleanup()
 		panic("sandbasetest: " + err.Error())
 	}
-	s.eng = eng
-	s.http = httptest.NewServer(emu.Middleware(s.Faults, s.Requests, writeError, s.routes()))
 	s.URL = s.http.URL
 	return s
 }
@@ -115,9 +115,7 @@ func (s *Server) Close() {
 		}
 		delete(s.sandboxes, id)
 	}
-	if s.ownDir {
-		_ = os.RemoveAll(s.dir)
-	}
+	s.cleanup()
 }
 
 func (s *Server) routes() http.Handler {
