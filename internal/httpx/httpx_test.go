@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -179,4 +180,23 @@ func TestTransportRetriesForPlainClients(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 503, resp.StatusCode)
 	require.EqualValues(t, 1, n3.Load(), "a POST is not retried")
+}
+
+// FuzzStatusError classifies any response without panicking, never
+// repeats a secret, and never returns invalid UTF-8 or a long body whole.
+func FuzzStatusError(f *testing.F) {
+	f.Add(503, "application/json", []byte(`{"message":"busy key=secret-key-123"}`))
+	f.Add(429, "text/html", []byte("<html>slow down</html>"))
+	f.Add(400, "", []byte("\xff\xfe garbage"))
+	f.Add(404, "application/json", []byte(`{"error":{"message":"gone"}}`))
+	f.Fuzz(func(t *testing.T, status int, contentType string, body []byte) {
+		err := StatusError("p", "op", status, http.Header{"Content-Type": {contentType}}, body, nil, "secret-key-123")
+		msg := err.Error()
+		if strings.Contains(msg, "secret-key-123") {
+			t.Fatalf("secret in %q", msg)
+		}
+		if !utf8.ValidString(msg) {
+			t.Fatalf("invalid UTF-8 in %q", msg)
+		}
+	})
 }
