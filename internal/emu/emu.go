@@ -4,6 +4,7 @@
 package emu
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type Fault struct {
 	Times  int    // how many matching requests it applies to (0 means 1)
 
 	Status int           // answer with this status (and the emulator's error body) instead of the real handler
+	Body   string        // with Status: answer with this raw body instead (garbage JSON, an HTML error page, ...)
 	Delay  time.Duration // wait this long before handling (real time: use small values)
 	Reset  ResetWhen     // drop the connection
 }
@@ -189,6 +191,9 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 		case f.Reset == ResetAfter:
 			next.ServeHTTP(discard{h: http.Header{}}, r)
 			hangUp(w)
+		case f.Status != 0 && f.Body != "":
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
 		case f.Status != 0:
 			writeErr(w, f.Status, http.StatusText(f.Status)+" (injected fault)")
 		default:

@@ -66,3 +66,18 @@ func TestClock(t *testing.T) {
 	c.Advance(time.Hour)
 	require.Equal(t, at.Add(time.Hour), c.Now())
 }
+
+func TestFaultWithRawBody(t *testing.T) {
+	var faults Faults
+	h := Middleware(&faults, &Counter{}, func(http.ResponseWriter, int, string) { t.Fatal("the raw body replaces the error writer") },
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	faults.Add(Fault{Status: 200, Body: "<html>not json"})
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "<html>not json", string(b))
+}
