@@ -21,6 +21,8 @@ import (
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/local"
+	"github.com/sandagent/sandagent/sandbase"
+	"github.com/sandagent/sandagent/sandbase/sandbasetest"
 	"github.com/sandagent/sandagent/sandock"
 	"github.com/sandagent/sandagent/sandock/sandocktest"
 )
@@ -76,6 +78,23 @@ func targets(b *testing.B) []target {
 				opts = append(opts, e2b.WithID(id))
 			}
 			return must(e2b.New(opts...))
+		},
+	})
+
+	bs := sandbasetest.NewServer()
+	b.Cleanup(bs.Close)
+	bs.Faults.SetLatency(*latency)
+	ts = append(ts, target{
+		name: "sandbase", requests: bs.Requests, named: true, pause: true,
+		sandbox: func(b *testing.B, name, id string) sandagent.Sandbox {
+			opts := []sandbase.Option{sandbase.WithAPIURL(bs.URL), sandbase.WithAPIKey(bs.APIKey())}
+			if name != "" {
+				opts = append(opts, sandbase.WithName(name))
+			}
+			if id != "" {
+				opts = append(opts, sandbase.WithID(id))
+			}
+			return must(sandbase.New(opts...))
 		},
 	})
 
