@@ -457,6 +457,10 @@ func (s *Server) commandLogs(w http.ResponseWriter, r *http.Request, t tbCtx) {
 	})
 }
 
+// maxLogMessage bounds one log message, as the daemon's reads of its log
+// file do; a client's websocket rejects frames past 32 MiB.
+const maxLogMessage = 64 << 10
+
 // streamLog sends the command's log as binary messages; following, it
 // sends what comes until the command ends. Then it closes normally.
 func streamLog(ctx context.Context, ws *websocket.Conn, c *command, follow, combined bool) {
@@ -464,6 +468,9 @@ func streamLog(ctx context.Context, ws *websocket.Conn, c *command, follow, comb
 	sent := 0
 	for {
 		data, done, changed := c.snapshot(sent)
+		if len(data) > maxLogMessage && !combined {
+			data = data[:maxLogMessage] // as the daemon reads its log: a bounded chunk at a time
+		}
 		if len(data) > 0 {
 			sent += len(data)
 			if combined {
