@@ -57,6 +57,14 @@
 //     envd as Connect-Timeout-Ms, which envd uses as the process's timeout;
 //     when ctx ends the process is killed with SIGKILL. No timeout is applied
 //     by default (the SDKs use 60 s).
+//   - Output streams (Start, Connect) ask envd for a keepalive event every
+//     50 s (Keepalive-Ping-Interval, as the SDKs do). A stream that then
+//     delivers nothing at all (no data, keepalive, start or end event) for
+//     110 s (two intervals and slack) counts as stalled, though its
+//     connection may still be open: it is ended and the command fails with
+//     ErrTimeout ("the output stream stalled: no data or keepalive for
+//     1m50s"). The process may still be running in the sandbox, so, as
+//     when ctx ends, it is sent SIGKILL (best effort, within 10 s).
 //   - Stdin is forwarded with SendInput, in chunks of up to 64 KiB, then
 //     CloseStdin (envd 0.5.2 or later), as the SDKs do. As with os/exec, a
 //     Cmd.Stdin that never returns keeps a goroutine reading it; Wait does
@@ -82,6 +90,13 @@
 //   - Handle.As accepts a *Native: the sandbox id, template, envd version,
 //     domain and access tokens, Native.Host for the public host of a port
 //     and Native.Move (envd's Filesystem.Move, which the Handle lacks).
+//   - Native.ConnectProcess reconnects to a running process by the pid
+//     Process.PID reported (envd's Process.Connect, one stream), from any
+//     handle in any program. It streams the further output and returns the
+//     exit code (a non-zero exit is no error). It only observes: when its
+//     ctx ends, or its stream stalls (ErrTimeout, as above), the connection
+//     ends and the process keeps running.
+//     Native.ListProcesses lists the running processes (Process.List).
 //
 // # URLs
 //
@@ -146,6 +161,7 @@ type Sandbox struct {
 	sandboxURL      string
 	hc              *http.Client
 	logger          *slog.Logger
+	keepalive       time.Duration // 0: keepaliveInterval
 
 	api *e2bapi.Client
 }

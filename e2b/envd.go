@@ -83,10 +83,11 @@ func envdClient(hc *http.Client, id, token string) *http.Client {
 	return &c
 }
 
-// notRunning returns the ErrState error envdTransport made, if err holds one.
-func notRunning(err error) (*sandagent.Error, bool) {
+// classified returns the classified *sandagent.Error err holds, if any:
+// one this package made.
+func classified(err error) (*sandagent.Error, bool) {
 	var e *sandagent.Error
-	if errors.As(err, &e) && e.Kind == sandagent.ErrState {
+	if errors.As(err, &e) && e.Kind != nil {
 		return e, true
 	}
 	return nil, false
@@ -100,7 +101,7 @@ func (h *handle) rpcErr(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return ctx.Err()
 	}
-	if e, ok := notRunning(err); ok {
+	if e, ok := classified(err); ok { // not running, or a stalled stream
 		c := *e
 		c.Op = op
 		return &c
@@ -139,7 +140,7 @@ func codeKind(c connect.Code) error {
 // filesErr classifies a failed /files request.
 func (h *handle) filesErr(op string, status int, header http.Header, body []byte, err error) error {
 	if err != nil {
-		if e, ok := notRunning(err); ok {
+		if e, ok := classified(err); ok {
 			c := *e
 			c.Op = op
 			return &c

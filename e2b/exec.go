@@ -17,10 +17,6 @@ import (
 	"github.com/sandagent/sandagent/e2b/internal/envd/process"
 )
 
-// keepalivePing is the keepalive interval, in seconds, asked of envd on the
-// output stream (the SDKs' value).
-const keepalivePing = "50"
-
 // stdinChunk is the most stdin one SendInput carries.
 const stdinChunk = 64 << 10
 
@@ -37,33 +33,35 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 		cfg.Cwd = proto.String(c.Dir)
 	}
 	req := connect.NewRequest(&process.StartRequest{Process: cfg, Stdin: proto.Bool(c.Stdin != nil)})
-	req.Header().Set("Keepalive-Ping-Interval", keepalivePing)
+	req.Header().Set(keepaliveHeader, keepalivePing(h.keepalive))
 	// ctx's deadline (Cmd.Timeout's, or the caller's) goes as
 	// Connect-Timeout-Ms, which envd applies to the process.
-	stream, err := h.proc.Start(ctx, req)
+	sctx, w := h.watch(ctx)
+	stream, err := h.proc.Start(sctx, req)
 	if err != nil {
-		return nil, h.startErr(ctx, err)
+		return nil, h.startErr(ctx, w.stop(err))
 	}
+	evs := newEvents(w, stream)
 	var pid uint32
 	for pid == 0 {
-		if !stream.Receive() {
-			err := stream.Err()
-			_ = stream.Close()
+		ev := evs.next()
+		if ev == nil {
+			err := evs.end()
 			if err == nil {
 				err = errors.New("the output stream ended before the process started")
 			}
 			return nil, h.startErr(ctx, err)
 		}
-		if st := stream.Msg().GetEvent().GetStart(); st != nil {
+		if st := ev.GetStart(); st != nil {
 			pid = st.GetPid()
 			if pid == 0 {
-				_ = stream.Close()
+				_ = evs.end()
 				return nil, wrap("exec", sandagent.Errorf(nil, "envd reported pid 0"))
 			}
 		}
 	}
 	p := &proc{h: h, pid: pid, done: make(chan struct{})}
-	go p.run(ctx, stream, c.Stdout, c.Stderr)
+	go p.run(ctx, evs, c.Stdout, c.Stderr)
 	if c.Stdin != nil {
 		go p.feed(ctx, c.Stdin)
 	}
@@ -89,9 +87,8 @@ type proc struct {
 	done chan struct{} // closed when the stream has ended
 
 	// Set before done is closed.
-	code   int
-	exited bool // the end event arrived
-	err    error
+	code int
+	err  error
 
 	mu       sync.Mutex
 	stdinErr error
@@ -115,54 +112,32 @@ func (p *proc) Wait() (int, error) {
 	return p.code, nil
 }
 
-// run delivers the output and records the end. When ctx ends first, the
-// process is killed: envd keeps running a process whose stream went away.
-func (p *proc) run(ctx context.Context, stream *connect.ServerStreamForClient[process.StartResponse], stdout, stderr io.Writer) {
+// run delivers the output and records the end. When ctx ends first, or
+// the stream stalls or breaks, the process is killed: envd keeps running a
+// process whose stream went away, and nobody would watch it.
+func (p *proc) run(ctx context.Context, evs *events, stdout, stderr io.Writer) {
 	defer close(p.done)
-	for stream.Receive() {
-		switch ev := stream.Msg().GetEvent().GetEvent().(type) {
-		case *process.ProcessEvent_Data:
-			switch out := ev.Data.GetOutput().(type) {
-			case *process.ProcessEvent_DataEvent_Stdout:
-				_, _ = stdout.Write(out.Stdout)
-			case *process.ProcessEvent_DataEvent_Stderr:
-				_, _ = stderr.Write(out.Stderr)
-			case *process.ProcessEvent_DataEvent_Pty:
-				_, _ = stdout.Write(out.Pty)
-			}
-		case *process.ProcessEvent_End:
-			p.code, p.exited = int(ev.End.GetExitCode()), true
-		}
-		if p.exited {
-			break
-		}
-	}
-	err := stream.Err()
-	_ = stream.Close()
-	if p.exited {
+	code, exited, err := evs.copyOut(stdout, stderr)
+	p.code = code
+	if exited {
 		// Killed by envd at the deadline: let ctx catch up so that the
 		// caller sees the timeout rather than a bare signal.
-		if dl, ok := ctx.Deadline(); ok && p.code == -1 && time.Until(dl) < 100*time.Millisecond {
+		if dl, ok := ctx.Deadline(); ok && code == -1 && time.Until(dl) < 100*time.Millisecond {
 			<-ctx.Done()
 		}
 		return
 	}
-	p.code = -1
 	p.kill(ctx)
-	switch {
-	case ctx.Err() != nil:
-		p.err = ctx.Err()
-	case err == nil:
-		p.err = wrap("exec", sandagent.Errorf(nil, "the output stream ended without an exit status"))
-	default:
-		p.err = p.h.rpcErr(ctx, "exec", err)
-	}
+	p.err = p.h.streamErr(ctx, "exec", err)
 }
+
+// killTimeout bounds the SIGKILL sent when a stream ends early.
+const killTimeout = 10 * time.Second
 
 // kill sends SIGKILL, even after ctx ended, and ignores failures: the
 // process may be gone already.
 func (p *proc) kill(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
 	defer cancel()
 	_ = p.signal(ctx, process.Signal_SIGNAL_SIGKILL)
 }
@@ -194,8 +169,10 @@ func (p *proc) signal(ctx context.Context, s process.Signal) error {
 	return p.h.rpcErr(ctx, "signal", err)
 }
 
-func (p *proc) selector() *process.ProcessSelector {
-	return &process.ProcessSelector{Selector: &process.ProcessSelector_Pid{Pid: p.pid}}
+func (p *proc) selector() *process.ProcessSelector { return pidSelector(p.pid) }
+
+func pidSelector(pid uint32) *process.ProcessSelector {
+	return &process.ProcessSelector{Selector: &process.ProcessSelector_Pid{Pid: pid}}
 }
 
 // feed copies r to the process's stdin with SendInput, then closes it with

@@ -1,6 +1,7 @@
 package e2b
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -33,6 +34,9 @@ type handle struct {
 	proc     processconnect.ProcessClient
 	fs       filesystemconnect.FilesystemClient
 	files    *resty.Client
+	// keepalive is the interval of keepalive events asked of envd on
+	// output streams; it sets their stall bound.
+	keepalive time.Duration
 }
 
 var (
@@ -52,14 +56,15 @@ func (s *Sandbox) handle(sb e2bapi.Sandbox, outcome sandagent.Outcome) *sandagen
 	rpcURL, filesURL := s.envdURLs(sb.SandboxID, domain)
 	hc := envdClient(s.hc, sb.SandboxID, sb.EnvdAccessToken)
 	h := &handle{
-		api:      s.api,
-		sb:       sb,
-		domain:   domain,
-		secrets:  []string{s.apiKey, sb.EnvdAccessToken},
-		hc:       hc,
-		filesURL: filesURL,
-		proc:     processconnect.NewProcessClient(hc, rpcURL),
-		fs:       filesystemconnect.NewFilesystemClient(hc, rpcURL),
+		api:       s.api,
+		sb:        sb,
+		domain:    domain,
+		secrets:   []string{s.apiKey, sb.EnvdAccessToken},
+		hc:        hc,
+		filesURL:  filesURL,
+		proc:      processconnect.NewProcessClient(hc, rpcURL),
+		fs:        filesystemconnect.NewFilesystemClient(hc, rpcURL),
+		keepalive: cmp.Or(s.keepalive, keepaliveInterval),
 		files: httpx.NewClient(httpx.Options{
 			Provider:   ProviderName,
 			BaseURL:    filesURL,
@@ -325,10 +330,19 @@ func (n *Native) Host(port int) string { return host(port, n.SandboxID, n.Domain
 // Move renames a file or directory in the sandbox with envd's Filesystem.Move.
 // Relative paths resolve against the user's home, as envd resolves them.
 func (n *Native) Move(ctx context.Context, src, dst string) error {
-	if n.h == nil {
-		return wrap("move", sandagent.Errorf(sandagent.ErrInvalid, "Native did not come from Handle.As"))
+	h, err := n.handle()
+	if err != nil {
+		return wrap("move", err)
 	}
-	return wrap("move", n.h.move(ctx, src, dst))
+	return wrap("move", h.move(ctx, src, dst))
+}
+
+// handle returns the handle n came from.
+func (n *Native) handle() (*handle, error) {
+	if n.h == nil {
+		return nil, sandagent.Errorf(sandagent.ErrInvalid, "Native did not come from Handle.As")
+	}
+	return n.h, nil
 }
 
 // As fills a *Native.

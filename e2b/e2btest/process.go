@@ -309,7 +309,7 @@ func (s *Server) spawn(sb *sandbox, req *connect.Request[process.StartRequest]) 
 // streamEvents sends start, then data and keepalive events, then the end
 // of p to a subscribed stream.
 func (s *Server) streamEvents(ctx context.Context, h http.Header, p *proc, sub *subscriber, send func(*process.ProcessEvent) error) error {
-	cut := s.cut.Swap(-1)
+	cut, stall := s.cut.Swap(-1), s.stall.Swap(-1)
 	sent := int64(0)
 	emit := func(ev *process.ProcessEvent) error {
 		if err := send(ev); err != nil {
@@ -320,6 +320,14 @@ func (s *Server) streamEvents(ctx context.Context, h http.Header, p *proc, sub *
 		}
 		if cut >= 0 && sent >= cut {
 			panic(http.ErrAbortHandler) // drop the connection mid-stream
+		}
+		if stall >= 0 && sent >= stall { // go silent, connection open
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.ctx.Done():
+				return connect.NewError(connect.CodeUnavailable, errors.New("server closed"))
+			}
 		}
 		return nil
 	}

@@ -53,7 +53,8 @@ type Server struct {
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
 
-	cut atomic.Int64 // the next stream is cut after this many data events; -1: off
+	cut   atomic.Int64 // the next stream is cut after this many data events; -1: off
+	stall atomic.Int64 // the next stream goes silent after this many data events; -1: off
 }
 
 // Option configures NewServer.
@@ -99,6 +100,7 @@ func NewServer(opts ...Option) *Server {
 		tokenKey:  randomBytes(32),
 	}
 	s.cut.Store(-1)
+	s.stall.Store(-1)
 	for _, o := range opts {
 		o(s)
 	}
@@ -146,6 +148,14 @@ func (s *Server) Dir() string { return s.dir }
 // it has sent n data events: the connection is dropped without an end of
 // stream, as a network failure would. A negative n disarms it.
 func (s *Server) CutStreams(n int) { s.cut.Store(int64(n)) }
+
+// StallStreams makes the next process stream (Start or Connect) go silent
+// after it has sent its start event and n data events: it sends nothing
+// more, neither data nor keepalives nor the end, but keeps the connection
+// open until the client goes away (or Close), as a hung proxy or envd
+// would. The process runs on; its output waits for the stream, as it waits
+// for a slow reader. A negative n disarms it.
+func (s *Server) StallStreams(n int) { s.stall.Store(int64(n)) }
 
 // Close kills every process of every sandbox, ends open streams, shuts the
 // server down and, unless WithDir was given, removes the engine's root.
