@@ -81,8 +81,22 @@
 // for both.
 //
 // Handle.As offers *Control (lifecycle operations: start, stop, restart,
-// resize, archive, labels, intervals, raw state), *apiclient.APIClient and
-// *toolbox.APIClient.
+// resize, archive, labels, intervals, raw state; and RunCode),
+// *apiclient.APIClient and *toolbox.APIClient.
+//
+// Control.RunCode runs a Python, JavaScript or TypeScript snippet with the
+// toolbox's code runner (POST /process/code-run), one request a run. The
+// language defaults to the sandbox's code-toolbox-language label as read at
+// attach (python if absent). A non-zero exit is a result, not an error, as
+// the toolbox reports it; stdout and stderr come back combined, with the
+// toolbox's chart artifacts apart. The toolbox joins argv with spaces into a
+// shell command line, so RunCode shell-quotes each argument to pass it
+// unchanged. WithCodeTimeout is sent in whole seconds (rounded up); the
+// toolbox then kills the snippet and answers 408, which is ErrTimeout; a 408
+// is never read as a sign of the sandbox's state. The call is bounded by
+// ctx and by the timeout plus 10 seconds for the answer, with no fixed
+// client limit; without WithCodeTimeout, a ctx deadline is sent as the
+// timeout, since the toolbox does not stop a snippet whose client left.
 package daytona
 
 import (

@@ -28,6 +28,7 @@ type handle struct {
 	tbBase string // {toolboxProxyUrl}/{id}
 	tb     *toolbox.APIClient
 	ctl    *Control
+	lang   string // the code-toolbox-language label at attach
 }
 
 var (
@@ -47,7 +48,7 @@ func newHandle(s *Sandbox, sb *apiclient.Sandbox) *handle {
 	for k, v := range s.toolboxHeaders() {
 		cfg.AddDefaultHeader(k, v)
 	}
-	h := &handle{s: s, id: sb.Id, tbBase: base, tb: toolbox.NewAPIClient(cfg)}
+	h := &handle{s: s, id: sb.Id, tbBase: base, tb: toolbox.NewAPIClient(cfg), lang: sb.Labels[LabelLanguage]}
 	h.ctl = &Control{h: h}
 	return h
 }

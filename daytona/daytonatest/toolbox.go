@@ -139,6 +139,7 @@ func (sb *sandbox) killSessions() {
 func (s *Server) routeToolbox(m *http.ServeMux) {
 	const p = "/toolbox/{sid}"
 	m.HandleFunc("POST "+p+"/process/execute", s.tb(s.execute))
+	m.HandleFunc("POST "+p+"/process/code-run", s.tb(s.codeRun))
 	m.HandleFunc("GET "+p+"/process/session", s.tb(s.listSessions))
 	m.HandleFunc("POST "+p+"/process/session", s.tb(s.createSession))
 	m.HandleFunc("GET "+p+"/process/session/{ses}", s.tb(s.getSession))
