@@ -1,8 +1,11 @@
 package daytona
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,90 +13,180 @@ import (
 	"github.com/sandagent/sandagent"
 )
 
-func init() {
-	sandagent.Register("daytona", openURL)
-}
+func init() { sandagent.Register("daytona", openURL) }
 
-// openURL makes a Sandbox from a URL such as
+// openURL makes a Sandbox from a daytona URL:
 //
 //	daytona://my-project?volume=my-project-volume&autostop=15m
+//	daytona://?id=…
 //
-// The host is the sandbox name (or use ?id= to reattach by id). Query
-// parameters: volume=name[:mountPath] (repeatable), autostop, autoarchive,
-// autodelete (durations; autodelete=-1 disables), snapshot, image, language,
-// target, public, networkblockall (booleans), networkallowlist (comma-
-// separated CIDRs), id. Credentials come from the environment.
+// The host is the sandbox name (WithName). Each parameter may be given
+// once, but volume:
+//   - id: reattach by id (WithID), instead of a name;
+//   - volume: name or name:/mount/path, repeatable (WithVolume);
+//   - autostop, autoarchive, autodelete: Go durations such as 15m;
+//     autodelete=-1 disables auto-delete (WithAutoStop, WithAutoArchive,
+//     WithAutoDelete);
+//   - snapshot, image, language, target: WithSnapshot, WithImage,
+//     WithLanguage, WithTarget;
+//   - public, networkblockall: true or false (WithPublic,
+//     WithNetworkBlockAll);
+//   - networkallowlist: comma-separated IPv4 CIDRs (WithNetworkAllowList).
+//
+// Anything else is ErrInvalid, with a message naming the bad part: an
+// unknown or repeated parameter, a bad value, a name and an id together, a
+// path, port or fragment, credentials (the API key comes from
+// DAYTONA_API_KEY, never from the URL; errors do not repeat them).
 func openURL(u *url.URL) (sandagent.Sandbox, error) {
-	var opts []Option
-	if u.Host != "" {
-		opts = append(opts, WithName(u.Host))
+	name, q, err := parseURL(u)
+	if err != nil {
+		return nil, err
 	}
-	q := u.Query()
+	var opts []Option
+	if name != "" {
+		opts = append(opts, urlPart("host (the sandbox name)", WithName(name)))
+	}
 	var unknown []string
-	for key, vals := range q {
-		for _, v := range vals {
-			o, err := urlOption(key, v)
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		v := q.Get(k)
+		var o Option
+		switch k {
+		case "volume":
+			for _, vol := range q[k] {
+				name, mount, _ := strings.Cut(vol, ":")
+				opts = append(opts, urlPart("parameter volume", WithVolume(name, mount)))
+			}
+			continue
+		case "autostop", "autoarchive", "autodelete":
+			d, err := time.ParseDuration(v)
+			switch {
+			case k == "autodelete" && v == "-1":
+				o = WithAutoDelete(-1)
+			case err != nil:
+				return nil, badParam(k, "want a duration such as 15m")
+			case k == "autostop":
+				o = WithAutoStop(d)
+			case k == "autoarchive":
+				o = WithAutoArchive(d)
+			default:
+				o = WithAutoDelete(d)
+			}
+		case "snapshot":
+			o = WithSnapshot(v)
+		case "image":
+			o = WithImage(v)
+		case "language":
+			o = WithLanguage(v)
+		case "target":
+			o = WithTarget(v)
+		case "id":
+			o = WithID(v)
+		case "public", "networkblockall":
+			on, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, err
+				return nil, badParam(k, "want true or false")
 			}
-			if o == nil {
-				unknown = append(unknown, key)
-				break
+			if k == "public" {
+				o = WithPublic(on)
+			} else {
+				o = WithNetworkBlockAll(on)
 			}
-			opts = append(opts, o)
+		case "networkallowlist":
+			o = WithNetworkAllowList(strings.Split(v, ",")...)
+		default:
+			unknown = append(unknown, k)
+			continue
 		}
+		opts = append(opts, urlPart("parameter "+k, o))
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, invalid("unknown query parameters %s (known: volume, autostop, autoarchive, autodelete, snapshot, image, language, target, public, networkblockall, networkallowlist, id)", strings.Join(unknown, ", "))
+		return nil, unknownParams(unknown, "id, volume, autostop, autoarchive, autodelete, snapshot, image, language, target, public, networkblockall, networkallowlist")
 	}
 	return New(opts...)
 }
 
-func urlOption(key, v string) (Option, error) {
-	dur := func(f func(time.Duration) Option) (Option, error) {
-		if v == "-1" {
-			return f(-1), nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return nil, invalid("%s=%q: want a duration such as 15m", key, v)
-		}
-		return f(d), nil
+// parseURL checks everything in a daytona URL but the meaning of its
+// parameters (only volume may be repeated), and returns the name (the host, unescaped) and the query.
+func parseURL(u *url.URL) (name string, q url.Values, err error) {
+	switch {
+	case u.User != nil:
+		return "", nil, invalidURL("credentials do not belong in a URL: set DAYTONA_API_KEY")
+	case u.Opaque != "":
+		return "", nil, invalidURL("malformed URL: want daytona://name?… or daytona://?id=…")
+	case u.Port() != "":
+		return "", nil, invalidURL("unexpected port in the URL (the sandbox name is the host: daytona://name)")
+	case u.Path != "" && u.Path != "/":
+		return "", nil, invalidURL("unexpected path in the URL (the sandbox name is the host: daytona://name)")
+	case u.Fragment != "":
+		return "", nil, invalidURL("unexpected fragment in the URL")
 	}
-	boolean := func(f func(bool) Option) (Option, error) {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, invalid("%s=%q: want true or false", key, v)
+	name, err = url.PathUnescape(u.Host)
+	if err != nil {
+		return "", nil, invalidURL("malformed host (the sandbox name) in the URL")
+	}
+	q, err = url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nil, invalidURL("malformed URL query: %v", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if vs := q[k]; len(vs) > 1 && k != "volume" {
+			return "", nil, invalidURL("URL parameter %s given %d times", showParam(k), len(vs))
 		}
-		return f(b), nil
 	}
-	switch key {
-	case "volume":
-		name, mount, _ := strings.Cut(v, ":")
-		return WithVolume(name, mount), nil
-	case "autostop":
-		return dur(WithAutoStop)
-	case "autoarchive":
-		return dur(WithAutoArchive)
-	case "autodelete":
-		return dur(WithAutoDelete)
-	case "snapshot":
-		return WithSnapshot(v), nil
-	case "image":
-		return WithImage(v), nil
-	case "language":
-		return WithLanguage(v), nil
-	case "target":
-		return WithTarget(v), nil
-	case "id":
-		return WithID(v), nil
-	case "public":
-		return boolean(WithPublic)
-	case "networkblockall":
-		return boolean(WithNetworkBlockAll)
-	case "networkallowlist":
-		return WithNetworkAllowList(strings.Split(v, ",")...), nil
+	if name != "" && q.Has("id") {
+		return "", nil, invalidURL("URL gives both a name (the host) and an id; choose one")
 	}
-	return nil, nil
+	return name, q, nil
+}
+
+// invalidURL returns an ErrInvalid error about the URL.
+func invalidURL(format string, args ...any) error {
+	return sandagent.Errorf(sandagent.ErrInvalid, format, args...)
+}
+
+// badParam returns the error for a parameter whose value does not parse.
+// It does not repeat the value.
+func badParam(key, want string) error {
+	return invalidURL("URL parameter %s: %s", key, want)
+}
+
+// unknownParams returns the error for parameters the provider does not
+// know, named if they look like parameter names (a key pasted in as a
+// parameter is not repeated).
+func unknownParams(keys []string, known string) error {
+	for i, k := range keys {
+		keys[i] = showParam(k)
+	}
+	s := ""
+	if len(keys) > 1 {
+		s = "s"
+	}
+	return invalidURL("unknown URL parameter%s %s (known: %s)", s, strings.Join(keys, ", "), known)
+}
+
+// showParam returns k if it looks like a parameter name, else a
+// description that does not repeat it.
+func showParam(k string) string {
+	const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+	if k == "" {
+		return `""`
+	}
+	if len(k) > 32 || strings.Trim(k, nameChars) != "" {
+		return fmt.Sprintf("(a %d-byte name, not shown)", len(k))
+	}
+	return k
+}
+
+// urlPart makes o's error, if any, name the part of the URL it came from.
+func urlPart(part string, o Option) Option {
+	return func(s *Sandbox) error {
+		err := o(s)
+		var e *sandagent.Error
+		if errors.As(err, &e) {
+			c := *e
+			c.Message = "URL " + part + ": " + e.Message
+			return &c
+		}
+		return err
+	}
 }

@@ -1,7 +1,11 @@
 package sandbase
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,47 +14,144 @@ import (
 
 func init() { sandagent.Register("sandbase", open) }
 
-// open makes a Sandbox from a sandbase URL (see the package documentation).
+// open makes a Sandbox from a sandbase URL (see the package documentation):
+//
+//	sandbase://my-project?template=base&timeout=10m
+//	sandbase://?id=sbx_a1b2c3d4e5f6
+//
+// The host is the sandbox name (WithName). Each parameter may be given
+// once:
+//   - id: reattach by id (WithID), instead of a name;
+//   - template: WithTemplate;
+//   - timeout: a Go duration such as 10m (WithTimeout);
+//   - meta.<key>=<value>: WithMetadata.
+//
+// Anything else is ErrInvalid, with a message naming the bad part: an
+// unknown or repeated parameter, a bad value, a name and an id together, a
+// path, port or fragment, credentials (the API key comes from
+// SANDBASE_API_KEY, never from the URL; errors do not repeat them).
 func open(u *url.URL) (sandagent.Sandbox, error) {
-	var opts []Option
-	if u.Host != "" {
-		name, err := url.PathUnescape(u.Host)
-		if err != nil {
-			return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbase URL: malformed name")
-		}
-		opts = append(opts, WithName(name))
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbase URL: unexpected path %q (the sandbox name is the host part: sandbase://name)", u.Path)
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbase URL: malformed query: %v", err)
-	}
-	for k, vs := range q {
-		v := vs[len(vs)-1]
-		switch k {
-		case "id":
-			opts = append(opts, WithID(v))
-		case "template":
-			opts = append(opts, WithTemplate(v))
-		case "timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbase URL: timeout %q: want a duration such as 10m", v)
-			}
-			opts = append(opts, WithTimeout(d))
-		default:
-			key, ok := strings.CutPrefix(k, "meta.")
-			if !ok {
-				return nil, sandagent.Errorf(sandagent.ErrInvalid, "sandbase URL: unknown parameter %q (known: id, template, timeout, meta.<key>)", k)
-			}
-			opts = append(opts, WithMetadata(map[string]string{key: v}))
-		}
-	}
-	s, err := New(opts...)
+	name, q, err := parseURL(u)
 	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	var opts []Option
+	if name != "" {
+		opts = append(opts, urlPart("host (the sandbox name)", WithName(name)))
+	}
+	var unknown []string
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		v := q.Get(k)
+		var o Option
+		switch k {
+		case "id":
+			o = WithID(v)
+		case "template":
+			o = WithTemplate(v)
+		case "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, badParam(k, "want a duration such as 10m")
+			}
+			o = WithTimeout(d)
+		default:
+			key, ok := strings.CutPrefix(k, "meta.")
+			if !ok {
+				unknown = append(unknown, k)
+				continue
+			}
+			o = WithMetadata(map[string]string{key: v})
+		}
+		opts = append(opts, urlPart("parameter "+k, o))
+	}
+	if len(unknown) > 0 {
+		return nil, unknownParams(unknown, "id, template, timeout, meta.<key>")
+	}
+	return New(opts...)
+}
+
+// parseURL checks everything in a sandbase URL but the meaning of its
+// parameters, and returns the name (the host, unescaped) and the query.
+func parseURL(u *url.URL) (name string, q url.Values, err error) {
+	switch {
+	case u.User != nil:
+		return "", nil, invalidURL("credentials do not belong in a URL: set SANDBASE_API_KEY")
+	case u.Opaque != "":
+		return "", nil, invalidURL("malformed URL: want sandbase://name?… or sandbase://?id=…")
+	case u.Port() != "":
+		return "", nil, invalidURL("unexpected port in the URL (the sandbox name is the host: sandbase://name)")
+	case u.Path != "" && u.Path != "/":
+		return "", nil, invalidURL("unexpected path in the URL (the sandbox name is the host: sandbase://name)")
+	case u.Fragment != "":
+		return "", nil, invalidURL("unexpected fragment in the URL")
+	}
+	name, err = url.PathUnescape(u.Host)
+	if err != nil {
+		return "", nil, invalidURL("malformed host (the sandbox name) in the URL")
+	}
+	q, err = url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nil, invalidURL("malformed URL query: %v", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if vs := q[k]; len(vs) > 1 {
+			return "", nil, invalidURL("URL parameter %s given %d times", showParam(k), len(vs))
+		}
+	}
+	if name != "" && q.Has("id") {
+		return "", nil, invalidURL("URL gives both a name (the host) and an id; choose one")
+	}
+	return name, q, nil
+}
+
+// invalidURL returns an ErrInvalid error about the URL.
+func invalidURL(format string, args ...any) error {
+	return sandagent.Errorf(sandagent.ErrInvalid, format, args...)
+}
+
+// badParam returns the error for a parameter whose value does not parse.
+// It does not repeat the value.
+func badParam(key, want string) error {
+	return invalidURL("URL parameter %s: %s", key, want)
+}
+
+// unknownParams returns the error for parameters the provider does not
+// know, named if they look like parameter names (a key pasted in as a
+// parameter is not repeated).
+func unknownParams(keys []string, known string) error {
+	for i, k := range keys {
+		keys[i] = showParam(k)
+	}
+	s := ""
+	if len(keys) > 1 {
+		s = "s"
+	}
+	return invalidURL("unknown URL parameter%s %s (known: %s)", s, strings.Join(keys, ", "), known)
+}
+
+// showParam returns k if it looks like a parameter name, else a
+// description that does not repeat it.
+func showParam(k string) string {
+	const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+	if k == "" {
+		return `""`
+	}
+	if len(k) > 32 || strings.Trim(k, nameChars) != "" {
+		return fmt.Sprintf("(a %d-byte name, not shown)", len(k))
+	}
+	return k
+}
+
+// urlPart makes o's error, if any, name the part of the URL it came from.
+func urlPart(part string, o Option) Option {
+	return func(s *Sandbox) error {
+		err := o(s)
+		var e *sandagent.Error
+		if errors.As(err, &e) {
+			c := *e
+			c.Message = "URL " + part + ": " + e.Message
+			return &c
+		}
+		return err
+	}
 }

@@ -1,8 +1,11 @@
 package sandock
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,81 +15,169 @@ import (
 
 func init() { sandagent.Register("sandock", open) }
 
-// open makes a Sandbox from a URL such as
+// open makes a Sandbox from a sandock URL:
 //
 //	sandock://?id=sdbXXXX&image=sandockai/sandock-code:latest&volume=data:/workspace/data
 //
-// Parameters: id, image, title, volume (name:mountPath, repeatable),
-// memory (MB), cpu (shares), deadline (a duration), restart (true: restart
-// stopped or paused sandboxes), baseurl. The API key comes from
-// SANDOCK_API_KEY only: a URL is no place for a secret.
+// Sandock sandboxes have no names, so the URL has no host. Each parameter
+// may be given once, but volume:
+//   - id: reattach by id (WithID);
+//   - image, title: WithImage, WithTitle;
+//   - volume: name:/mount/path, repeatable (WithVolume);
+//   - memory: megabytes, cpu: CPU shares, both integers (WithMemory,
+//     WithCPU);
+//   - deadline: a Go duration such as 1h (WithActiveDeadline);
+//   - restart: true or false (WithRestartStopped);
+//   - baseurl: the API's http:// or https:// address (WithBaseURL).
+//
+// Anything else is ErrInvalid, with a message naming the bad part: an
+// unknown or repeated parameter, a bad value, a host, path or fragment,
+// credentials (the API key comes from SANDOCK_API_KEY, never from the URL,
+// nor from baseurl; errors do not repeat them).
 func open(u *url.URL) (sandagent.Sandbox, error) {
-	bad := func(format string, args ...any) error {
-		return sandagent.Errorf(sandagent.ErrInvalid, "sandock URL: "+format, args...)
-	}
-	if u.Host != "" || (u.Path != "" && u.Path != "/") {
-		return nil, bad("sandboxes have no names; reattach by id: sandock://?id=…")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := parseURL(u)
 	if err != nil {
-		return nil, bad("malformed query: %v", err)
+		return nil, err
 	}
 	var opts []Option
 	var unknown []string
-	for k, vs := range q {
-		v := vs[len(vs)-1]
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		v := q.Get(k)
+		var o Option
 		switch k {
 		case "id":
-			opts = append(opts, WithID(v))
+			o = WithID(v)
 		case "image":
-			opts = append(opts, WithImage(v))
+			o = WithImage(v)
 		case "title":
-			opts = append(opts, WithTitle(v))
+			o = WithTitle(v)
 		case "baseurl":
-			opts = append(opts, WithBaseURL(v))
+			b, err := url.Parse(v)
+			if err != nil || (b.Scheme != "http" && b.Scheme != "https") || b.Host == "" || b.User != nil {
+				return nil, badParam(k, "want an http:// or https:// URL without credentials")
+			}
+			o = WithBaseURL(v)
 		case "volume":
-			for _, vol := range vs {
+			for _, vol := range q[k] {
 				name, mount, ok := strings.Cut(vol, ":")
 				if !ok {
-					return nil, bad("volume %q: want name:/mount/path", vol)
+					return nil, badParam(k, "want name:/mount/path")
 				}
-				opts = append(opts, WithVolume(name, mount))
+				opts = append(opts, urlPart("parameter volume", WithVolume(name, mount)))
 			}
+			continue
 		case "memory", "cpu":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return nil, bad("%s %q: want an integer", k, v)
+				return nil, badParam(k, "want an integer")
 			}
 			if k == "memory" {
-				opts = append(opts, WithMemory(n))
+				o = WithMemory(n)
 			} else {
-				opts = append(opts, WithCPU(n))
+				o = WithCPU(n)
 			}
 		case "deadline":
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return nil, bad("deadline %q: want a duration such as 1h", v)
+				return nil, badParam(k, "want a duration such as 1h")
 			}
-			opts = append(opts, WithActiveDeadline(d))
+			o = WithActiveDeadline(d)
 		case "restart":
 			on, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, bad("restart %q: want true or false", v)
+				return nil, badParam(k, "want true or false")
 			}
-			if on {
-				opts = append(opts, WithRestartStopped())
+			if !on {
+				continue
 			}
+			o = WithRestartStopped()
 		default:
 			unknown = append(unknown, k)
+			continue
 		}
+		opts = append(opts, urlPart("parameter "+k, o))
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, bad("unknown parameter %q (known: id, image, title, volume, memory, cpu, deadline, restart, baseurl)", strings.Join(unknown, ", "))
+		return nil, unknownParams(unknown, "id, image, title, volume, memory, cpu, deadline, restart, baseurl")
 	}
-	s, err := New(opts...)
+	return New(opts...)
+}
+
+// parseURL checks everything in a sandock URL but the meaning of its
+// parameters (only volume may be repeated), and returns its query.
+func parseURL(u *url.URL) (url.Values, error) {
+	switch {
+	case u.User != nil:
+		return nil, invalidURL("credentials do not belong in a URL: set SANDOCK_API_KEY")
+	case u.Opaque != "":
+		return nil, invalidURL("malformed URL: want sandock://?id=…")
+	case u.Host != "":
+		return nil, invalidURL("unexpected host in the URL: sandock sandboxes have no names; reattach by id: sandock://?id=…")
+	case u.Path != "" && u.Path != "/":
+		return nil, invalidURL("unexpected path in the URL: sandock sandboxes have no names; reattach by id: sandock://?id=…")
+	case u.Fragment != "":
+		return nil, invalidURL("unexpected fragment in the URL")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, err
+		return nil, invalidURL("malformed URL query: %v", err)
 	}
-	return s, nil
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if vs := q[k]; len(vs) > 1 && k != "volume" {
+			return nil, invalidURL("URL parameter %s given %d times", showParam(k), len(vs))
+		}
+	}
+	return q, nil
+}
+
+// invalidURL returns an ErrInvalid error about the URL.
+func invalidURL(format string, args ...any) error {
+	return sandagent.Errorf(sandagent.ErrInvalid, format, args...)
+}
+
+// badParam returns the error for a parameter whose value does not parse.
+// It does not repeat the value.
+func badParam(key, want string) error {
+	return invalidURL("URL parameter %s: %s", key, want)
+}
+
+// unknownParams returns the error for parameters the provider does not
+// know, named if they look like parameter names (a key pasted in as a
+// parameter is not repeated).
+func unknownParams(keys []string, known string) error {
+	for i, k := range keys {
+		keys[i] = showParam(k)
+	}
+	s := ""
+	if len(keys) > 1 {
+		s = "s"
+	}
+	return invalidURL("unknown URL parameter%s %s (known: %s)", s, strings.Join(keys, ", "), known)
+}
+
+// showParam returns k if it looks like a parameter name, else a
+// description that does not repeat it.
+func showParam(k string) string {
+	const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+	if k == "" {
+		return `""`
+	}
+	if len(k) > 32 || strings.Trim(k, nameChars) != "" {
+		return fmt.Sprintf("(a %d-byte name, not shown)", len(k))
+	}
+	return k
+}
+
+// urlPart makes o's error, if any, name the part of the URL it came from.
+func urlPart(part string, o Option) Option {
+	return func(s *Sandbox) error {
+		err := o(s)
+		var e *sandagent.Error
+		if errors.As(err, &e) {
+			c := *e
+			c.Message = "URL " + part + ": " + e.Message
+			return &c
+		}
+		return err
+	}
 }
