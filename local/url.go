@@ -3,19 +3,20 @@
 package local
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/urlopt"
 )
 
 func init() { sandagent.Register("local", open) }
+
+// urlSpec is the shape of this provider's URLs.
+var urlSpec = urlopt.Spec{Scheme: "local", KeyEnv: "", Named: true}
 
 // open makes a Sandbox from a local URL:
 //
@@ -34,13 +35,13 @@ func init() { sandagent.Register("local", open) }
 // path, port or fragment, credentials (local sandboxes need none; errors do
 // not repeat them).
 func open(u *url.URL) (sandagent.Sandbox, error) {
-	name, q, err := parseURL(u)
+	name, q, err := urlopt.Parse(u, urlSpec)
 	if err != nil {
 		return nil, err
 	}
 	var opts []Option
 	if name != "" {
-		opts = append(opts, urlPart("host (the sandbox name)", WithName(name)))
+		opts = append(opts, urlopt.Part("host (the sandbox name)", WithName(name)))
 	}
 	var unknown []string
 	for _, k := range slices.Sorted(maps.Keys(q)) {
@@ -54,13 +55,13 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 		case "timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return nil, badParam(k, "want a duration such as 10m")
+				return nil, urlopt.BadValue(k, "want a duration such as 10m")
 			}
 			o = WithTimeout(d)
 		case "autopause", "isolate":
 			on, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, badParam(k, "want true or false")
+				return nil, urlopt.BadValue(k, "want true or false")
 			}
 			switch {
 			case k == "autopause":
@@ -74,96 +75,10 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 			unknown = append(unknown, k)
 			continue
 		}
-		opts = append(opts, urlPart("parameter "+k, o))
+		opts = append(opts, urlopt.Part("parameter "+k, o))
 	}
 	if len(unknown) > 0 {
-		return nil, unknownParams(unknown, "id, dir, timeout, autopause, isolate")
+		return nil, urlopt.Unknown(unknown, "id, dir, timeout, autopause, isolate")
 	}
 	return New(opts...)
-}
-
-// parseURL checks everything in a local URL but the meaning of its
-// parameters, and returns the name (the host, unescaped) and the query.
-func parseURL(u *url.URL) (name string, q url.Values, err error) {
-	switch {
-	case u.User != nil:
-		return "", nil, invalidURL("credentials do not belong in a URL: local sandboxes need none")
-	case u.Opaque != "":
-		return "", nil, invalidURL("malformed URL: want local://name?… or local://?id=…")
-	case u.Port() != "":
-		return "", nil, invalidURL("unexpected port in the URL (the sandbox name is the host: local://name)")
-	case u.Path != "" && u.Path != "/":
-		return "", nil, invalidURL("unexpected path in the URL (the sandbox name is the host: local://name)")
-	case u.Fragment != "":
-		return "", nil, invalidURL("unexpected fragment in the URL")
-	}
-	name, err = url.PathUnescape(u.Host)
-	if err != nil {
-		return "", nil, invalidURL("malformed host (the sandbox name) in the URL")
-	}
-	q, err = url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return "", nil, invalidURL("malformed URL query: %v", err)
-	}
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if vs := q[k]; len(vs) > 1 {
-			return "", nil, invalidURL("URL parameter %s given %d times", showParam(k), len(vs))
-		}
-	}
-	if name != "" && q.Has("id") {
-		return "", nil, invalidURL("URL gives both a name (the host) and an id; choose one")
-	}
-	return name, q, nil
-}
-
-// invalidURL returns an ErrInvalid error about the URL.
-func invalidURL(format string, args ...any) error {
-	return sandagent.Errorf(sandagent.ErrInvalid, format, args...)
-}
-
-// badParam returns the error for a parameter whose value does not parse.
-// It does not repeat the value.
-func badParam(key, want string) error {
-	return invalidURL("URL parameter %s: %s", key, want)
-}
-
-// unknownParams returns the error for parameters the provider does not
-// know, named if they look like parameter names (a key pasted in as a
-// parameter is not repeated).
-func unknownParams(keys []string, known string) error {
-	for i, k := range keys {
-		keys[i] = showParam(k)
-	}
-	s := ""
-	if len(keys) > 1 {
-		s = "s"
-	}
-	return invalidURL("unknown URL parameter%s %s (known: %s)", s, strings.Join(keys, ", "), known)
-}
-
-// showParam returns k if it looks like a parameter name, else a
-// description that does not repeat it.
-func showParam(k string) string {
-	const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
-	if k == "" {
-		return `""`
-	}
-	if len(k) > 32 || strings.Trim(k, nameChars) != "" {
-		return fmt.Sprintf("(a %d-byte name, not shown)", len(k))
-	}
-	return k
-}
-
-// urlPart makes o's error, if any, name the part of the URL it came from.
-func urlPart(part string, o Option) Option {
-	return func(s *Sandbox) error {
-		err := o(s)
-		var e *sandagent.Error
-		if errors.As(err, &e) {
-			c := *e
-			c.Message = "URL " + part + ": " + e.Message
-			return &c
-		}
-		return err
-	}
 }

@@ -1,8 +1,6 @@
 package sandock
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"net/url"
 	"slices"
@@ -11,9 +9,13 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/internal/urlopt"
 )
 
 func init() { sandagent.Register("sandock", open) }
+
+// urlSpec is the shape of this provider's URLs.
+var urlSpec = urlopt.Spec{Scheme: "sandock", KeyEnv: "SANDOCK_API_KEY", Named: false, Repeatable: []string{"volume"}}
 
 // open makes a Sandbox from a sandock URL:
 //
@@ -35,7 +37,7 @@ func init() { sandagent.Register("sandock", open) }
 // credentials (the API key comes from SANDOCK_API_KEY, never from the URL,
 // nor from baseurl; errors do not repeat them).
 func open(u *url.URL) (sandagent.Sandbox, error) {
-	q, err := parseURL(u)
+	_, q, err := urlopt.Parse(u, urlSpec)
 	if err != nil {
 		return nil, err
 	}
@@ -54,22 +56,22 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 		case "baseurl":
 			b, err := url.Parse(v)
 			if err != nil || (b.Scheme != "http" && b.Scheme != "https") || b.Host == "" || b.User != nil {
-				return nil, badParam(k, "want an http:// or https:// URL without credentials")
+				return nil, urlopt.BadValue(k, "want an http:// or https:// URL without credentials")
 			}
 			o = WithBaseURL(v)
 		case "volume":
 			for _, vol := range q[k] {
 				name, mount, ok := strings.Cut(vol, ":")
 				if !ok {
-					return nil, badParam(k, "want name:/mount/path")
+					return nil, urlopt.BadValue(k, "want name:/mount/path")
 				}
-				opts = append(opts, urlPart("parameter volume", WithVolume(name, mount)))
+				opts = append(opts, urlopt.Part("parameter volume", WithVolume(name, mount)))
 			}
 			continue
 		case "memory", "cpu":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return nil, badParam(k, "want an integer")
+				return nil, urlopt.BadValue(k, "want an integer")
 			}
 			if k == "memory" {
 				o = WithMemory(n)
@@ -79,13 +81,13 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 		case "deadline":
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return nil, badParam(k, "want a duration such as 1h")
+				return nil, urlopt.BadValue(k, "want a duration such as 1h")
 			}
 			o = WithActiveDeadline(d)
 		case "restart":
 			on, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, badParam(k, "want true or false")
+				return nil, urlopt.BadValue(k, "want true or false")
 			}
 			if !on {
 				continue
@@ -95,89 +97,10 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 			unknown = append(unknown, k)
 			continue
 		}
-		opts = append(opts, urlPart("parameter "+k, o))
+		opts = append(opts, urlopt.Part("parameter "+k, o))
 	}
 	if len(unknown) > 0 {
-		return nil, unknownParams(unknown, "id, image, title, volume, memory, cpu, deadline, restart, baseurl")
+		return nil, urlopt.Unknown(unknown, "id, image, title, volume, memory, cpu, deadline, restart, baseurl")
 	}
 	return New(opts...)
-}
-
-// parseURL checks everything in a sandock URL but the meaning of its
-// parameters (only volume may be repeated), and returns its query.
-func parseURL(u *url.URL) (url.Values, error) {
-	switch {
-	case u.User != nil:
-		return nil, invalidURL("credentials do not belong in a URL: set SANDOCK_API_KEY")
-	case u.Opaque != "":
-		return nil, invalidURL("malformed URL: want sandock://?id=…")
-	case u.Host != "":
-		return nil, invalidURL("unexpected host in the URL: sandock sandboxes have no names; reattach by id: sandock://?id=…")
-	case u.Path != "" && u.Path != "/":
-		return nil, invalidURL("unexpected path in the URL: sandock sandboxes have no names; reattach by id: sandock://?id=…")
-	case u.Fragment != "":
-		return nil, invalidURL("unexpected fragment in the URL")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, invalidURL("malformed URL query: %v", err)
-	}
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if vs := q[k]; len(vs) > 1 && k != "volume" {
-			return nil, invalidURL("URL parameter %s given %d times", showParam(k), len(vs))
-		}
-	}
-	return q, nil
-}
-
-// invalidURL returns an ErrInvalid error about the URL.
-func invalidURL(format string, args ...any) error {
-	return sandagent.Errorf(sandagent.ErrInvalid, format, args...)
-}
-
-// badParam returns the error for a parameter whose value does not parse.
-// It does not repeat the value.
-func badParam(key, want string) error {
-	return invalidURL("URL parameter %s: %s", key, want)
-}
-
-// unknownParams returns the error for parameters the provider does not
-// know, named if they look like parameter names (a key pasted in as a
-// parameter is not repeated).
-func unknownParams(keys []string, known string) error {
-	for i, k := range keys {
-		keys[i] = showParam(k)
-	}
-	s := ""
-	if len(keys) > 1 {
-		s = "s"
-	}
-	return invalidURL("unknown URL parameter%s %s (known: %s)", s, strings.Join(keys, ", "), known)
-}
-
-// showParam returns k if it looks like a parameter name, else a
-// description that does not repeat it.
-func showParam(k string) string {
-	const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
-	if k == "" {
-		return `""`
-	}
-	if len(k) > 32 || strings.Trim(k, nameChars) != "" {
-		return fmt.Sprintf("(a %d-byte name, not shown)", len(k))
-	}
-	return k
-}
-
-// urlPart makes o's error, if any, name the part of the URL it came from.
-func urlPart(part string, o Option) Option {
-	return func(s *Sandbox) error {
-		err := o(s)
-		var e *sandagent.Error
-		if errors.As(err, &e) {
-			c := *e
-			c.Message = "URL " + part + ": " + e.Message
-			return &c
-		}
-		return err
-	}
 }
