@@ -236,6 +236,9 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sb.SandboxID == "" { // an answer that was not the sandbox object
+		return nil, &sandagent.Error{Provider: ProviderName, Op: "attach", Message: "unexpected response: no sandbox id"}
+	}
 	return s.handle(sb, outcome), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b"
 	"github.com/sandagent/sandagent/e2b/e2btest"
+	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/sandboxtest"
 )
 
@@ -520,8 +522,13 @@ func TestExecWire(t *testing.T) {
 	require.InDelta(t, 90000, ms, 1000, "Cmd.Timeout becomes envd's process timeout")
 }
 
+// The API key and the envd access token appear in no error, no log line
+// (debug level) and no panic, on every error path: each failure status, a
+// wrong key, garbage, a server that echoes them in its error bodies, a
+// refused connection.
 func TestNoSecretsInLogs(t *testing.T) {
 	srv := server(t)
+	key := srv.APIKey()
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -529,21 +536,94 @@ func TestNoSecretsInLogs(t *testing.T) {
 	h := attach(t, srv, e2b.WithName("logged"), e2b.WithLogger(logger))
 	var n e2b.Native
 	require.True(t, h.As(&n))
+	token := n.EnvdAccessToken
+	require.NotEmpty(t, token)
 	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "exit 3"})
 	require.Error(t, err)
 	_, err = h.ReadFile(ctx, "missing")
 	require.ErrorIs(t, err, sandagent.ErrNotFound)
 	require.NoError(t, h.WriteFile(ctx, "x", []byte("x")))
-	srv.Faults.FailNext(1, "/sandboxes/", http.StatusUnauthorized)
-	_, err = h.State(ctx)
-	require.ErrorIs(t, err, sandagent.ErrAuth)
+
+	var errs []error
+	try := func(f func() error) {
+		defer func() {
+			if r := recover(); r != nil {
+				errs = append(errs, fmt.Errorf("panic: %v", r))
+			}
+		}()
+		if err := f(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Idempotent requests are retried on 429, 5xx and network errors,
+	// with real backoff: those faults go to the requests that are not.
+	everything := func(sb *e2b.Sandbox, idempotentToo bool) {
+		try(func() error { _, err := sb.Attach(ctx); return err })
+		try(func() error { _, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"}); return err })
+		try(func() error { return h.WriteFile(ctx, "b.txt", []byte("b")) })
+		if !idempotentToo {
+			return
+		}
+		try(func() error { _, err := h.ReadFile(ctx, "x"); return err })
+		try(func() error { _, err := h.Stat(ctx, "x"); return err })
+		try(func() error { _, err := h.State(ctx); return err })
+		try(func() error { return sb.Kill(ctx, h.ID()) })
+		for _, err := range sb.Managed(ctx) {
+			try(func() error { return err })
+		}
+	}
+	// The control plane echoes the key, envd the token.
+	echo := `{"code":%d,"message":"bad key ` + key + `"}`
+	envdEcho := `{"code":"unauthenticated","message":"bad token ` + token + `"}`
+	unnamed, err := e2b.New(opts(srv, e2b.WithLogger(logger))...)
+	require.NoError(t, err)
+	for _, faults := range [][]emu.Fault{
+		{{Status: http.StatusUnauthorized}}, {{Status: http.StatusForbidden}},
+		{{Status: http.StatusOK, Body: "{not json"}}, {{Status: http.StatusOK, Body: "<html>" + key + token + "</html>"}},
+		{{Path: "/sandboxes", Status: http.StatusUnauthorized, Body: fmt.Sprintf(echo, 401)},
+			{Path: "/v2/sandboxes", Status: http.StatusUnauthorized, Body: fmt.Sprintf(echo, 401)},
+			{Path: "/process.Process/", Status: http.StatusUnauthorized, Body: envdEcho},
+			{Path: "/filesystem.Filesystem/", Status: http.StatusUnauthorized, Body: envdEcho},
+			{Path: "/files", Status: http.StatusUnauthorized, Body: `{"code":401,"message":"bad token ` + token + `"}`}},
+		{{Method: http.MethodPost, Status: http.StatusTooManyRequests}},
+		{{Method: http.MethodPost, Status: http.StatusInternalServerError}},
+		{{Method: http.MethodPost, Path: "/sandboxes", Status: http.StatusInternalServerError, Body: fmt.Sprintf(echo, 500)},
+			{Method: http.MethodPost, Path: "/process.Process/", Status: http.StatusInternalServerError, Body: envdEcho}},
+	} {
+		for _, f := range faults {
+			f.Times = 1000
+			srv.Faults.Add(f)
+		}
+		everything(unnamed, faults[0].Method == "")
+		srv.Faults.Clear()
+	}
+	// A wrong key is a secret too.
+	const wrong = "e2b_wrong000000000000000000000000000000000"
+	sb, err := e2b.New(e2b.WithAPIKey(wrong), e2b.WithAPIURL(srv.URL), e2b.WithSandboxURL(srv.URL), e2b.WithName("logged"), e2b.WithLogger(logger))
+	require.NoError(t, err)
+	everything(sb, true)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	sb, err = e2b.New(e2b.WithAPIKey(key), e2b.WithAPIURL(closed.URL), e2b.WithSandboxURL(closed.URL), e2b.WithLogger(logger))
+	require.NoError(t, err)
+	try(func() error { _, err := sb.Attach(ctx); return err })
 	require.NoError(t, h.Destroy(ctx))
 
+	require.Greater(t, len(errs), 30, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
+	for _, err := range errs {
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			for _, secret := range []string{key, token, wrong} {
+				require.NotContains(t, e.Error(), secret)
+			}
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	require.NotEmpty(t, buf.String())
-	require.NotContains(t, buf.String(), srv.APIKey())
-	require.NotContains(t, buf.String(), n.EnvdAccessToken)
+	for _, secret := range []string{key, token, wrong} {
+		require.NotContains(t, buf.String(), secret)
+	}
 }
 
 type lockedWriter struct {

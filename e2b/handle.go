@@ -284,6 +284,9 @@ func (h *handle) State(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if sb.State == "" { // an answer that was not the sandbox object
+		return "", &sandagent.Error{Provider: ProviderName, Op: "state", Message: "unexpected response: no sandbox state"}
+	}
 	return string(state(sb.State)), nil
 }
 

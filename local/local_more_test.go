@@ -62,7 +62,9 @@ func TestEightProcessesAttachingOneNameGetOneSandbox(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "SANDAGENT_TEST_ATTACH_DIR="+dir, "SANDAGENT_TEST_ATTACH_NAME=shared")
+			// No pause at exit under -race (the race runtime waits a second by default).
+			cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
+				"SANDAGENT_TEST_ATTACH_DIR="+dir, "SANDAGENT_TEST_ATTACH_NAME=shared")
 			out, err := cmd.Output()
 			outs[i], errs[i] = strings.TrimSpace(string(out)), err
 		}()

@@ -66,12 +66,15 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 // run sends the request and delivers the output.
 func (h *handle) run(ctx context.Context, req execRequest, stdout, stderr io.Writer) (int, error) {
 	var out execResult
-	r, err := h.api.R(ctx).SetBody(req).SetResult(&out).Post(h.path("/processes"))
+	r, err := h.api.R(ctx).SetBody(req).Post(h.path("/processes"))
 	if err != nil && ctx.Err() != nil {
 		return -1, ctx.Err() // the request is abandoned: see kill
 	}
 	if err := h.api.Check("exec", r, err); err != nil {
 		return -1, execErr(err)
+	}
+	if err := decode("exec", r, &out, "command result"); err != nil {
+		return -1, err
 	}
 	_, _ = io.WriteString(stdout, out.Stdout)
 	_, _ = io.WriteString(stderr, out.Stderr)

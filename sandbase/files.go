@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -161,8 +160,11 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // Stat asks GET /filesystem/stat.
 func (h *handle) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	var e entry
-	r, err := h.api.R(ctx).SetQueryParam("path", p).SetResult(&e).Get(h.path("/filesystem/stat"))
+	r, err := h.api.R(ctx).SetQueryParam("path", p).Get(h.path("/filesystem/stat"))
 	if err := h.api.Check("stat", r, err); err != nil {
+		return driver.FileInfo{}, err
+	}
+	if err := decode("stat", r, &e, "file information"); err != nil {
 		return driver.FileInfo{}, err
 	}
 	fi := e.info()
@@ -179,8 +181,8 @@ func (h *handle) ListDir(ctx context.Context, p string) ([]driver.FileInfo, erro
 		return nil, err
 	}
 	var entries []entry
-	if err := json.Unmarshal(r.Body(), &entries); err != nil {
-		return nil, &sandagent.Error{Provider: ProviderName, Op: "list", Message: "malformed directory listing", Err: err}
+	if err := decode("list", r, &entries, "directory listing"); err != nil {
+		return nil, err
 	}
 	out := make([]driver.FileInfo, len(entries))
 	for i, e := range entries {

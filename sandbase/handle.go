@@ -67,6 +67,9 @@ func (h *handle) State(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if sb.Status == "" { // an answer that was not the sandbox object
+		return "", &sandagent.Error{Provider: ProviderName, Op: "state", Message: "unexpected response: no sandbox status"}
+	}
 	return string(state(sb.Status)), nil
 }
 

@@ -129,6 +129,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-resty/resty/v2"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
@@ -245,6 +247,9 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sb.SandboxID == "" { // an answer that was not the sandbox object
+		return nil, &sandagent.Error{Provider: ProviderName, Op: "attach", Message: "unexpected response: no sandbox id"}
+	}
 	return s.handle(sb, outcome), nil
 }
 
@@ -265,10 +270,20 @@ func (s *Sandbox) list(ctx context.Context) ([]e2bapi.Sandbox, error) {
 		return nil, err
 	}
 	var all []e2bapi.Sandbox
-	if err := json.Unmarshal(r.Body(), &all); err != nil {
-		return nil, &sandagent.Error{Provider: ProviderName, Op: "list", Message: "malformed sandbox list", Err: err}
+	if err := decode("list", r, &all, "sandbox list"); err != nil {
+		return nil, err
 	}
 	return all, nil
+}
+
+// decode reads the JSON answer r into v. Answers are decoded whatever
+// their Content-Type, so that a page that is not JSON (a proxy's HTML, say)
+// is an error rather than an empty success.
+func decode(op string, r *resty.Response, v any, what string) error {
+	if err := json.Unmarshal(r.Body(), v); err != nil {
+		return &sandagent.Error{Provider: ProviderName, Op: op, Status: r.StatusCode(), Message: "unexpected response: malformed " + what, Err: err}
+	}
+	return nil
 }
 
 var _ sandagent.Manager = (*Sandbox)(nil)

@@ -5,10 +5,12 @@ package sandbase_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -402,8 +404,12 @@ func TestWrongKey(t *testing.T) {
 	require.ErrorIs(t, sandbase.Kill(t.Context(), "sbx_0123", sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL)), sandagent.ErrAuth)
 }
 
+// The API key appears in no error, no log line (debug level) and no panic,
+// on every error path: each failure status, a wrong key, garbage, a server
+// that echoes the key in its error body, a refused connection.
 func TestNoSecretsInLogs(t *testing.T) {
 	srv := server(t)
+	key := srv.APIKey()
 	var buf lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := attach(t, srv, sandbase.WithName("logged"), sandbase.WithLogger(logger))
@@ -413,9 +419,73 @@ func TestNoSecretsInLogs(t *testing.T) {
 	require.NoError(t, h.WriteFile(ctx, "a.txt", []byte("a")))
 	_, err = h.ReadFile(ctx, "missing")
 	require.ErrorIs(t, err, sandagent.ErrNotFound)
+
+	var errs []error
+	try := func(f func() error) {
+		defer func() {
+			if r := recover(); r != nil {
+				errs = append(errs, fmt.Errorf("panic: %v", r))
+			}
+		}()
+		if err := f(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Idempotent requests are retried on 429, 5xx and network errors,
+	// with real backoff: those faults go to the requests that are not.
+	everything := func(sb *sandbase.Sandbox, idempotentToo bool) {
+		try(func() error { _, err := sb.Attach(ctx); return err })
+		try(func() error { _, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"}); return err })
+		try(func() error { return h.WriteFile(ctx, "b.txt", []byte("b")) })
+		if !idempotentToo {
+			return
+		}
+		try(func() error { _, err := h.ReadFile(ctx, "a.txt"); return err })
+		try(func() error { _, err := h.State(ctx); return err })
+		try(func() error { return sb.Kill(ctx, h.ID()) })
+		for _, err := range sb.Managed(ctx) {
+			try(func() error { return err })
+		}
+	}
+	echo := `{"code":%d,"message":"key ` + key + ` is not valid: Bearer ` + key + `"}`
+	unnamed, err := sandbase.New(opts(srv, sandbase.WithLogger(logger))...)
+	require.NoError(t, err)
+	for _, f := range []emu.Fault{
+		{Status: http.StatusUnauthorized}, {Status: http.StatusForbidden},
+		{Status: http.StatusOK, Body: "{not json"}, {Status: http.StatusOK, Body: "<html>" + key + "</html>"},
+		{Status: http.StatusUnauthorized, Body: fmt.Sprintf(echo, 401)},
+		{Method: http.MethodPost, Status: http.StatusTooManyRequests},
+		{Method: http.MethodPost, Status: http.StatusInternalServerError},
+		{Method: http.MethodPost, Status: http.StatusInternalServerError, Body: fmt.Sprintf(echo, 500)},
+	} {
+		f.Times = 100
+		srv.Faults.Add(f)
+		everything(unnamed, f.Method == "")
+		srv.Faults.Clear()
+	}
+	// A wrong key is a secret too.
+	const wrong = "sk-sb-wrong0000000000000000000000000000"
+	sb, err := sandbase.New(sandbase.WithAPIKey(wrong), sandbase.WithAPIURL(srv.URL), sandbase.WithName("logged"), sandbase.WithLogger(logger))
+	require.NoError(t, err)
+	everything(sb, true)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	sb, err = sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(closed.URL), sandbase.WithLogger(logger))
+	require.NoError(t, err)
+	try(func() error { _, err := sb.Attach(ctx); return err })
+
 	require.NoError(t, h.Destroy(ctx))
+	require.Greater(t, len(errs), 30, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
+	for _, err := range errs {
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			require.NotContains(t, e.Error(), key)
+			require.NotContains(t, e.Error(), wrong)
+		}
+	}
 	require.Contains(t, buf.String(), "POST", "requests are logged")
-	require.NotContains(t, buf.String(), srv.APIKey())
+	require.NotContains(t, buf.String(), key)
+	require.NotContains(t, buf.String(), wrong)
 }
 
 type lockedBuffer struct {

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 func cli(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), "SANDAGENT_TEST_BE_CLI=1"), env...)
+	cmd.Env = append(append(childEnv(), "SANDAGENT_TEST_BE_CLI=1"), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -38,6 +38,12 @@ func cli(t *testing.T, env []string, stdin string, args ...string) (stdout, stde
 		t.Fatal(err)
 	}
 	return o.String(), e.String(), code
+}
+
+// childEnv is the environment of a subprocess: this one's, with no pause at
+// exit when built with -race (the race runtime waits a second by default).
+func childEnv() []string {
+	return append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 }
 
 func TestEndToEndLocal(t *testing.T) {
@@ -155,7 +161,7 @@ func TestEmulate(t *testing.T) {
 	for _, provider := range []string{"e2b", "sandbase", "daytona", "sandock"} {
 		t.Run(provider, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "emulate", provider, "--addr", "127.0.0.1:0")
-			cmd.Env = append(os.Environ(), "SANDAGENT_TEST_BE_CLI=1")
+			cmd.Env = append(childEnv(), "SANDAGENT_TEST_BE_CLI=1")
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)
 			require.NoError(t, cmd.Start())

@@ -150,12 +150,16 @@ func NewServer(opts ...Option) *Server {
 	root.Handle("/", emu.Middleware(s.Faults, s.Requests, writeAPIError, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path))
 	})))
-	if s.srv, err = emu.Serve(s.addr, root, false); err != nil {
+	// Requests wait until the URL is known: handlers report it.
+	ready := make(chan struct{})
+	gated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-ready; root.ServeHTTP(w, r) })
+	if s.srv, err = emu.Serve(s.addr, gated, false); err != nil {
 		s.cleanup()
 		panic("daytonatest: " + err.Error())
 	}
 	s.base = s.srv.URL
 	s.URL = s.base + "/api"
+	close(ready)
 	return s
 }
 

@@ -1,0 +1,72 @@
+//go:build unix
+
+package local_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/local"
+)
+
+// Bad names and timeouts are refused by New, before it touches the
+// directory, with ErrInvalid naming the rule. A zero timeout means none;
+// there is no maximum.
+func TestBadInputTouchesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sandboxes")
+	const nameRule = "want 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+	for _, tc := range []struct {
+		name string
+		opt  local.Option
+		rule string
+	}{
+		{"empty name", local.WithName(""), nameRule},
+		{"long name", local.WithName(strings.Repeat("a", 64)), nameRule},
+		{"space", local.WithName("a b"), nameRule},
+		{"non-ASCII", local.WithName("café"), nameRule},
+		{"leading dot", local.WithName(".hidden"), nameRule},
+		{"negative timeout", local.WithTimeout(-time.Second), "negative timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := local.New(local.WithDir(dir), tc.opt)
+			require.ErrorIs(t, err, sandagent.ErrInvalid)
+			require.ErrorContains(t, err, tc.rule)
+		})
+	}
+	_, err := sandagent.Open(t.Context(), "local://"+strings.Repeat("a", 64)+"?dir="+dir)
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+	require.NoDirExists(t, dir)
+
+	h := attach(t, local.WithDir(dir), local.WithTimeout(1000*time.Hour))
+	require.NoError(t, h.SetTimeout(t.Context(), 1000*time.Hour))
+}
+
+// Ten thousand environment variables, at create and per command, work.
+func TestHugeEnv(t *testing.T) {
+	env := map[string]string{}
+	for i := range 10_000 {
+		env[fmt.Sprintf("VAR_%05d", i)] = "value"
+	}
+	h := attach(t, local.WithDir(t.TempDir()), local.WithEnv(env))
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"; env | grep -c ^VAR_`})
+	require.NoError(t, err)
+	require.Equal(t, "value\n10000\n", string(res.Stdout))
+	res, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"`, Env: env})
+	require.NoError(t, err)
+	require.Equal(t, "value\n", string(res.Stdout))
+}
+
+// Output bytes that are not UTF-8 come back unchanged.
+func TestInvalidUTF8Output(t *testing.T) {
+	h := attach(t, local.WithDir(t.TempDir()))
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `printf 'ok\377\376\303\000'; printf '\377' >&2`})
+	require.NoError(t, err)
+	require.Equal(t, "ok\xff\xfe\xc3\x00", string(res.Stdout))
+	require.Equal(t, "\xff", string(res.Stderr))
+}
