@@ -12,6 +12,7 @@ package e2bapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -126,21 +127,34 @@ func path(id string, more ...string) string {
 
 // Create asks POST /sandboxes with body, the service's create request.
 func (c *Client) Create(ctx context.Context, body any) (Sandbox, error) {
+	r, err := c.R(ctx).SetBody(body).Post("/sandboxes")
+	return c.sandbox("create", r, err)
+}
+
+// sandbox checks a response that must carry a sandbox object and decodes
+// it, whatever its Content-Type says: a 2xx that is not one (an HTML page,
+// broken JSON, an object without an id) is an error, never a blank sandbox.
+func (c *Client) sandbox(op string, r *resty.Response, err error) (Sandbox, error) {
 	var out Sandbox
-	r, err := c.R(ctx).SetBody(body).SetResult(&out).Post("/sandboxes")
-	return out, c.Check("create", r, err)
+	if err := c.Check(op, r, err); err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(r.Body(), &out); err != nil || out.SandboxID == "" {
+		return Sandbox{}, &sandagent.Error{Provider: c.d.Provider, Op: op, Status: r.StatusCode(),
+			Message: "unexpected response: not a sandbox object"}
+	}
+	return out, nil
 }
 
 // Connect attaches to a sandbox, resuming it if it is paused, and gives it
 // timeout from now: 200 means it was running (Reused), 201 that it was
 // resumed (Resumed).
 func (c *Client) Connect(ctx context.Context, id string, timeout time.Duration) (Sandbox, sandagent.Outcome, error) {
-	var out Sandbox
 	r, err := c.R(httpx.Idempotent(ctx)).
 		SetBody(map[string]int32{"timeout": Seconds(timeout)}).
-		SetResult(&out).
 		Post(path(id, "/connect"))
-	if err := c.Check("connect", r, err); err != nil {
+	out, err := c.sandbox("connect", r, err)
+	if err != nil {
 		return out, 0, err
 	}
 	if r.StatusCode() == http.StatusCreated {
@@ -151,9 +165,8 @@ func (c *Client) Connect(ctx context.Context, id string, timeout time.Duration) 
 
 // Get asks GET /sandboxes/{id}.
 func (c *Client) Get(ctx context.Context, id string) (Sandbox, error) {
-	var out Sandbox
-	r, err := c.R(ctx).SetResult(&out).Get(path(id))
-	return out, c.Check("state", r, err)
+	r, err := c.R(ctx).Get(path(id))
+	return c.sandbox("state", r, err)
 }
 
 // Kill asks DELETE /sandboxes/{id}; a sandbox already gone is success.

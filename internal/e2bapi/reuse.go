@@ -143,8 +143,9 @@ func (r *Reuse) create(ctx context.Context) (_ Sandbox, _ sandagent.Outcome, err
 	return sb, sandagent.Created, nil
 }
 
-// afterFailedCreate handles a create that got no answer: the request may
-// have made the sandbox even though its response was lost. By name, look
+// afterFailedCreate handles a create that got no usable answer: the
+// request may have made the sandbox even though its response was lost or
+// garbled. By name, look
 // before anyone creates again: a sandbox carrying the name now did not
 // exist at the lookup just made under the name's lock, so it is this
 // create's (Outcome Created) and is adopted. Otherwise, and by id or
@@ -152,8 +153,11 @@ func (r *Reuse) create(ctx context.Context) (_ Sandbox, _ sandagent.Outcome, err
 // create cannot be found and lives until its timeout.
 func (r *Reuse) afterFailedCreate(ctx context.Context, createErr error) (Sandbox, sandagent.Outcome, error) {
 	var e *sandagent.Error
-	if r.Name == "" || ctx.Err() != nil || !errors.As(createErr, &e) || e.Status != 0 {
-		return Sandbox{}, 0, createErr // answered: nothing was made
+	// No answer (status 0), or a 2xx that was not the sandbox: the service
+	// may have made it. Any other status means it did not.
+	ambiguous := errors.As(createErr, &e) && (e.Status == 0 || e.Status/100 == 2)
+	if r.Name == "" || ctx.Err() != nil || !ambiguous {
+		return Sandbox{}, 0, createErr
 	}
 	found, err := r.find(ctx)
 	if err != nil || len(found) == 0 {
