@@ -3,10 +3,8 @@ package sandock
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"strconv"
@@ -25,6 +23,7 @@ type handle struct {
 	api         *client
 	id          string
 	execTimeout time.Duration
+	piece       int // bytes of a file per shell call; 0 means defaultPiece
 }
 
 var (
@@ -39,6 +38,7 @@ const (
 	exitIsDir    = 3 // a file was wanted, the path is a directory
 	exitNotDir   = 4 // a directory was wanted (or a parent is a file)
 	exitShortIn  = 5 // the input did not arrive whole
+	exitChanged  = 6 // the file changed between the pieces of a read
 	fileOpLimit  = 10 * time.Minute
 	errorExcerpt = 300
 )
@@ -67,6 +67,8 @@ func (h *handle) script(ctx context.Context, op, p, script, input string, idempo
 		return "", sandagent.Errorf(sandagent.ErrInvalid, "%s: not a directory (or a parent is not)", p)
 	case code == exitShortIn:
 		return "", fmt.Errorf("%s: the sandbox did not receive the whole content", p)
+	case code == exitChanged:
+		return "", sandagent.Errorf(sandagent.ErrConflict, "%s changed while being read", p)
 	case res.TimedOut:
 		return "", sandagent.Errorf(sandagent.ErrTimeout, "%s: timed out after %s", p, fileOpLimit)
 	}
@@ -87,50 +89,6 @@ func (h *handle) lookupWorkdir(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("the sandbox's working directory %q is not absolute", wd)
 	}
 	return wd, nil
-}
-
-func (h *handle) Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	q := shellquote.One(p)
-	out, err := h.script(ctx, "read", p,
-		"p="+q+`; [ -d "$p" ] && exit 3; [ -e "$p" ] || exit 2; base64 < "$p"`, "", true)
-	if err != nil {
-		return nil, err
-	}
-	b, err := decodeBase64(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == ' ' {
-			return -1
-		}
-		return r
-	}, s)
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("malformed base64 from the sandbox: %w", err)
-	}
-	return b, nil
-}
-
-func (h *handle) Write(ctx context.Context, p string, r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	fill := `base64 -d > "$t"`
-	if len(data) == 0 {
-		fill = `: > "$t"`
-	}
-	script := "p=" + shellquote.One(p) + "; d=" + shellquote.One(path.Dir(p)) + "; n=" + strconv.Itoa(len(data)) +
-		`; [ -d "$p" ] && exit 3; mkdir -p "$d" 2>/dev/null || exit 4; t="$d/.sandagent-$$"; ` +
-		fill + ` || { rm -f "$t"; exit 1; }; [ "$(($(wc -c < "$t")))" -eq "$n" ] || { rm -f "$t"; exit 5; }; mv -f "$t" "$p"`
-	_, err = h.script(ctx, "write", p, script, base64.StdEncoding.EncodeToString(data), true)
-	return err
 }
 
 func (h *handle) Stat(ctx context.Context, p string) (driver.FileInfo, error) {

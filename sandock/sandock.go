@@ -69,13 +69,30 @@
 //
 // The fs endpoints take and return file contents as strings, which cannot
 // carry arbitrary bytes, and fs/list returns names only. So every file
-// operation is one blocking shell command instead, binary-safe through
-// base64: ReadFile runs `base64 < file`; WriteFile sends the base64 text as
-// the shell request's input to `base64 -d`, into a temporary file renamed
-// over the target, after checking the byte count (parents are created);
-// Stat and ListDir run `stat` (GNU coreutils); MakeDir `mkdir -p`; Remove
-// `rm -rf` after checking the path exists. The sandbox image must have a
-// POSIX shell, base64 and GNU stat, as sandockai/sandock-code has.
+// operation runs through the blocking shell endpoint instead, binary-safe
+// through base64. Contents move in pieces of 4 MiB, one shell call each, so
+// memory stays bounded whatever the file's size, and a file of n bytes
+// costs max(1, ceil(n / 4 MiB)) requests (one for an empty file):
+//
+//   - NewReader's first call checks the path and returns the file's size
+//     and mtime (`stat`) and its first piece (`head -c | base64`); the
+//     reader fetches each next piece (`tail -c +OFFSET | head -c`) when its
+//     consumer has read the one before, with the ctx given to NewReader,
+//     and fails with ErrConflict if the size or mtime has changed since.
+//   - WriteFrom sends the base64 text of each piece as the shell request's
+//     input to `base64 -d`. Content of one piece goes to a temporary file
+//     renamed over the target once its byte count is checked. Bigger
+//     content is read one piece at a time: the first call creates a
+//     temporary file beside the target, the next ones append to it (each
+//     checking the byte count so far, and skipping a piece already in, so
+//     that a retried call does not append twice), and the last renames it
+//     over the target. A failed upload leaves the target as it was and
+//     makes one more call to remove its temporary file.
+//
+// Parents are created on write. Stat and ListDir run `stat` (GNU
+// coreutils); MakeDir `mkdir -p`; Remove `rm -rf` after checking the path
+// exists. The sandbox image must have a POSIX shell, base64, head, tail
+// and GNU stat, as sandockai/sandock-code has.
 // Relative paths resolve against the sandbox's working directory, learnt
 // by running `pwd` on first need (one request, not made by Attach).
 //
@@ -170,6 +187,7 @@ type Sandbox struct {
 	retries    int
 	logger     *slog.Logger
 	api        *client
+	piece      int // bytes of a file per shell call; 0 means defaultPiece
 }
 
 type volumeSpec struct{ name, mountPath string }
@@ -521,7 +539,7 @@ func (s *Sandbox) create(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 func (s *Sandbox) handle(id string, vols []volumeInfo, outcome sandagent.Outcome) *sandagent.Handle {
-	h := &handle{api: s.api, id: id, execTimeout: s.execTimeout}
+	h := &handle{api: s.api, id: id, execTimeout: s.execTimeout, piece: s.piece}
 	av := make([]sandagent.Volume, len(vols))
 	for i := range vols {
 		av[i] = sandagent.Volume{Name: s.volumes[i].name, MountPath: s.volumes[i].mountPath}

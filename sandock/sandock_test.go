@@ -5,11 +5,14 @@ package sandock_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,33 +349,102 @@ func TestVolumeNewerThanSandboxIsNotMounted(t *testing.T) {
 	require.Equal(t, sandocktest.StatusRunning, srv.Status(h.ID()))
 }
 
+// The API key appears in no error, no log line (debug level) and no panic,
+// on every error path: each failure status, a wrong key, garbage, a server
+// that echoes the key in its error body, a refused connection.
 func TestSecretsStayOut(t *testing.T) {
 	const secret = "sk-live-VERY-SECRET-123456"
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// A service that echoes the key in its error message.
+	ctx := t.Context()
+	var errs []error
+	try := func(f func() error) {
+		defer func() {
+			if r := recover(); r != nil {
+				errs = append(errs, fmt.Errorf("panic: %v", r))
+			}
+		}()
+		if err := f(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	// A service that echoes the key in its error message; the emulator,
+	// which rejects it; a refused connection.
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, `{"success":false,"code":400,"message":"bad request from `+r.Header.Get("Authorization")+`"}`)
 	}))
 	defer echo.Close()
-	srv := newServer(t)
+	srv := newServer(t, sandocktest.WithListTitles())
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	for _, base := range []string{srv.URL, echo.URL, closed.URL} {
 		sb, err := sandock.New(sandock.WithBaseURL(base), sandock.WithAPIKey(secret), sandock.WithID("sdbX"), sandock.WithLogger(logger), sandock.WithRetries(0))
 		require.NoError(t, err)
-		_, err = sb.Attach(t.Context())
-		require.Error(t, err)
-		require.NotContains(t, err.Error(), secret)
-		var se *sandagent.Error
-		require.ErrorAs(t, err, &se)
-		if se.Err != nil {
-			require.NotContains(t, se.Err.Error(), secret)
+		try(func() error { _, err := sb.Attach(ctx); return err })
+	}
+
+	// Every failure on every operation of a handle with the right key.
+	key := srv.APIKey()
+	sb := newSandbox(t, srv, sandock.WithLogger(logger), sandock.WithRetries(0))
+	h, err := sb.Attach(ctx)
+	require.NoError(t, err)
+	byID := newSandbox(t, srv, sandock.WithID(h.ID()), sandock.WithLogger(logger), sandock.WithRetries(0))
+	echoed := `{"success":false,"code":%d,"message":"bad key Bearer ` + key + `"}`
+	for _, f := range []emu.Fault{
+		{Status: http.StatusUnauthorized}, {Status: http.StatusForbidden}, {Status: http.StatusTooManyRequests},
+		{Status: http.StatusInternalServerError}, {Status: http.StatusOK, Body: "{not json"},
+		{Status: http.StatusOK, Body: "<html>" + key + "</html>"},
+		{Status: http.StatusUnauthorized, Body: fmt.Sprintf(echoed, 401)},
+		{Status: http.StatusInternalServerError, Body: fmt.Sprintf(echoed, 500)},
+		{Status: http.StatusOK, Body: fmt.Sprintf(echoed, 500)},
+	} {
+		f.Times = 1000
+		srv.Faults.Add(f)
+		try(func() error { _, err := sb.Attach(ctx); return err })
+		try(func() error { _, err := byID.Attach(ctx); return err })
+		try(func() error { _, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"}); return err })
+		try(func() error { _, err := h.ReadFile(ctx, "a"); return err })
+		try(func() error { return h.WriteFile(ctx, "a", []byte("a")) })
+		try(func() error { _, err := h.State(ctx); return err })
+		try(func() error { return sb.Kill(ctx, h.ID()) })
+		for _, err := range sb.Managed(ctx) {
+			try(func() error { return err })
+		}
+		srv.Faults.Clear()
+	}
+	require.NoError(t, h.Destroy(ctx))
+
+	require.Greater(t, len(errs), 50, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
+	for _, err := range errs {
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			require.NotContains(t, e.Error(), secret)
+			require.NotContains(t, e.Error(), key)
 		}
 	}
+	require.NotEmpty(t, logs.String())
 	require.NotContains(t, logs.String(), secret)
+	require.NotContains(t, logs.String(), key)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // fakeService answers create and start, and streams canned SSE bodies.
