@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -271,7 +272,9 @@ func BenchmarkStdout100MiB(b *testing.B) {
 	for _, tg := range targets(b) {
 		b.Run(tg.name, func(b *testing.B) {
 			h := attach(b, tg.sandbox(b, "", ""))
-			cmd := &sandagent.Cmd{Shell: fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", hundredMiB), Stdout: io.Discard}
+			// Lines of 100 bytes, as programs print: line-based wires
+			// (Daytona's labelled log) stream them as they come.
+			cmd := &sandagent.Cmd{Shell: fmt.Sprintf("yes %s | head -c %d", strings.Repeat("x", 99), hundredMiB), Stdout: io.Discard}
 			b.SetBytes(hundredMiB)
 			runtime.GC()
 			stop := peakHeap(b)
