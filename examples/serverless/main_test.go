@@ -11,9 +11,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/sandagent/sandagent"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestHandlerReattachesPerRequest(t *testing.T) {
 	url := "local://serverless-test?dir=" + t.TempDir()
