@@ -204,10 +204,11 @@ func (p *process) deleteSession(ctx context.Context) {
 // line, and removes the end marker the script prints on each: a stream's
 // last line is "<output>marker\n", the newline being the labeller's.
 type demuxer struct {
-	marker []byte
-	out    [2]io.Writer
-	buf    []byte
-	ended  [2]bool
+	marker  []byte
+	out     [2]io.Writer
+	buf     []byte
+	scanned int // bytes of buf's pending line, after its label, known to hold no newline
+	ended   [2]bool
 }
 
 func (d *demuxer) write(b []byte) {
@@ -233,10 +234,14 @@ func (d *demuxer) write(b []byte) {
 			d.buf = d.buf[i:]
 			continue
 		}
-		nl := bytes.IndexByte(d.buf[3:], '\n')
+		// A long line arrives in many messages: search only what is new.
+		nl := bytes.IndexByte(d.buf[3+d.scanned:], '\n')
 		if nl < 0 {
+			d.scanned = len(d.buf) - 3
 			return
 		}
+		nl += d.scanned
+		d.scanned = 0
 		line := d.buf[3 : 3+nl+1]
 		d.buf = d.buf[3+nl+1:]
 		if body, ok := bytes.CutSuffix(line, append(d.marker, '\n')); ok && !d.ended[stream] {

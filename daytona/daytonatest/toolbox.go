@@ -103,13 +103,16 @@ type labeler struct {
 }
 
 func (l *labeler) Write(p []byte) (int, error) {
+	from := len(l.partial) // what came before holds no newline
 	l.partial = append(l.partial, p...)
 	var out []byte
 	for {
-		i := bytes.IndexByte(l.partial, '\n')
+		i := bytes.IndexByte(l.partial[from:], '\n')
 		if i < 0 {
 			break
 		}
+		i += from
+		from = 0
 		out = append(append(out, l.prefix...), l.partial[:i+1]...)
 		l.partial = l.partial[i+1:]
 	}
