@@ -5,6 +5,7 @@ package local_test
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -70,3 +71,28 @@ func TestInvalidUTF8Output(t *testing.T) {
 	require.Equal(t, "ok\xff\xfe\xc3\x00", string(res.Stdout))
 	require.Equal(t, "\xff", string(res.Stderr))
 }
+
+// TestGigabyteOfOutput streams 1 GiB of stdout through Exec: it all reaches
+// the writer, the Result keeps MaxOutput of it, and memory stays bounded.
+func TestGigabyteOfOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 1 GiB")
+	}
+	h := attach(t, local.WithDir(t.TempDir()))
+	var n countingDiscard
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "head -c 1073741824 /dev/zero", Stdout: &n})
+	require.NoError(t, err)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	require.EqualValues(t, 1<<30, n.n)
+	require.Len(t, res.Stdout, sandagent.MaxOutput)
+	require.True(t, res.StdoutTruncated)
+	require.Less(t, after.HeapInuse, before.HeapInuse+64<<20, "memory stays bounded")
+}
+
+type countingDiscard struct{ n int64 }
+
+func (c *countingDiscard) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
