@@ -3,13 +3,9 @@
 package daytona_test
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,6 +13,7 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/daytona"
 	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/internal/secrettest"
 )
 
 // The API key appears in no error, no log line (debug level) and no panic,
@@ -25,22 +22,12 @@ import (
 func TestNoSecretsOnErrorPaths(t *testing.T) {
 	srv := newServer(t)
 	key := srv.APIKey()
-	var buf lockedBuffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var rec secrettest.Recorder
+	logger := rec.Logger()
 	ctx := t.Context()
 	h := attach(t, open(t, srv, daytona.WithName("logged"), daytona.WithLogger(logger)))
 
-	var errs []error
-	try := func(f func() error) {
-		defer func() {
-			if r := recover(); r != nil {
-				errs = append(errs, fmt.Errorf("panic: %v", r))
-			}
-		}()
-		if err := f(); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	try := rec.Try
 	everything := func(sb *daytona.Sandbox) {
 		try(func() error { _, err := sb.Attach(ctx); return err })
 		try(func() error { _, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"}); return err })
@@ -79,32 +66,8 @@ func TestNoSecretsOnErrorPaths(t *testing.T) {
 	try(func() error { _, err := sb.Attach(ctx); return err })
 
 	require.NoError(t, h.Destroy(ctx))
-	require.Greater(t, len(errs), 40, "the error paths were taken")
-	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
-	for _, err := range errs {
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			require.NotContains(t, e.Error(), key)
-			require.NotContains(t, e.Error(), wrong)
-		}
-	}
-	require.NotEmpty(t, buf.String(), "requests are logged")
-	require.NotContains(t, buf.String(), key)
-	require.NotContains(t, buf.String(), wrong)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	require.Greater(t, len(rec.Errors()), 40, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(rec.Errors()), "[REDACTED]", "the echoes reached errors, redacted")
+	require.NotEmpty(t, rec.Log(), "requests are logged")
+	rec.Check(t, key, wrong)
 }

@@ -3,12 +3,9 @@
 package e2b_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +23,7 @@ import (
 	"github.com/sandagent/sandagent/e2b"
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/internal/secrettest"
 	"github.com/sandagent/sandagent/sandboxtest"
 )
 
@@ -529,9 +527,8 @@ func TestExecWire(t *testing.T) {
 func TestNoSecretsInLogs(t *testing.T) {
 	srv := server(t)
 	key := srv.APIKey()
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var rec secrettest.Recorder
+	logger := rec.Logger()
 	ctx := t.Context()
 	h := attach(t, srv, e2b.WithName("logged"), e2b.WithLogger(logger))
 	var n e2b.Native
@@ -544,17 +541,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	require.ErrorIs(t, err, sandagent.ErrNotFound)
 	require.NoError(t, h.WriteFile(ctx, "x", []byte("x")))
 
-	var errs []error
-	try := func(f func() error) {
-		defer func() {
-			if r := recover(); r != nil {
-				errs = append(errs, fmt.Errorf("panic: %v", r))
-			}
-		}()
-		if err := f(); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	try := rec.Try
 	// Idempotent requests are retried on 429, 5xx and network errors,
 	// with real backoff: those faults go to the requests that are not.
 	everything := func(sb *e2b.Sandbox, idempotentToo bool) {
@@ -609,32 +596,10 @@ func TestNoSecretsInLogs(t *testing.T) {
 	try(func() error { _, err := sb.Attach(ctx); return err })
 	require.NoError(t, h.Destroy(ctx))
 
-	require.Greater(t, len(errs), 30, "the error paths were taken")
-	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
-	for _, err := range errs {
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			for _, secret := range []string{key, token, wrong} {
-				require.NotContains(t, e.Error(), secret)
-			}
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	require.NotEmpty(t, buf.String())
-	for _, secret := range []string{key, token, wrong} {
-		require.NotContains(t, buf.String(), secret)
-	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	require.Greater(t, len(rec.Errors()), 30, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(rec.Errors()), "[REDACTED]", "the echoes reached errors, redacted")
+	require.NotEmpty(t, rec.Log())
+	rec.Check(t, key, token, wrong)
 }
 
 func TestKilledElsewhere(t *testing.T) {

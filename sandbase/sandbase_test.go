@@ -5,10 +5,8 @@ package sandbase_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/internal/secrettest"
 	"github.com/sandagent/sandagent/sandbase"
 	"github.com/sandagent/sandagent/sandbase/sandbasetest"
 	"github.com/sandagent/sandagent/sandboxtest"
@@ -410,8 +409,8 @@ func TestWrongKey(t *testing.T) {
 func TestNoSecretsInLogs(t *testing.T) {
 	srv := server(t)
 	key := srv.APIKey()
-	var buf lockedBuffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var rec secrettest.Recorder
+	logger := rec.Logger()
 	h := attach(t, srv, sandbase.WithName("logged"), sandbase.WithLogger(logger))
 	ctx := t.Context()
 	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "echo hi"})
@@ -420,17 +419,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	_, err = h.ReadFile(ctx, "missing")
 	require.ErrorIs(t, err, sandagent.ErrNotFound)
 
-	var errs []error
-	try := func(f func() error) {
-		defer func() {
-			if r := recover(); r != nil {
-				errs = append(errs, fmt.Errorf("panic: %v", r))
-			}
-		}()
-		if err := f(); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	try := rec.Try
 	// Idempotent requests are retried on 429, 5xx and network errors,
 	// with real backoff: those faults go to the requests that are not.
 	everything := func(sb *sandbase.Sandbox, idempotentToo bool) {
@@ -475,34 +464,10 @@ func TestNoSecretsInLogs(t *testing.T) {
 	try(func() error { _, err := sb.Attach(ctx); return err })
 
 	require.NoError(t, h.Destroy(ctx))
-	require.Greater(t, len(errs), 30, "the error paths were taken")
-	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
-	for _, err := range errs {
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			require.NotContains(t, e.Error(), key)
-			require.NotContains(t, e.Error(), wrong)
-		}
-	}
-	require.Contains(t, buf.String(), "POST", "requests are logged")
-	require.NotContains(t, buf.String(), key)
-	require.NotContains(t, buf.String(), wrong)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	require.Greater(t, len(rec.Errors()), 30, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(rec.Errors()), "[REDACTED]", "the echoes reached errors, redacted")
+	require.Contains(t, rec.Log(), "POST", "requests are logged")
+	rec.Check(t, key, wrong)
 }
 
 func TestFiles(t *testing.T) {

@@ -5,14 +5,11 @@ package sandock_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/emu"
+	"github.com/sandagent/sandagent/internal/secrettest"
 	"github.com/sandagent/sandagent/sandboxtest"
 	"github.com/sandagent/sandagent/sandock"
 	"github.com/sandagent/sandagent/sandock/sandocktest"
@@ -354,20 +352,10 @@ func TestVolumeNewerThanSandboxIsNotMounted(t *testing.T) {
 // that echoes the key in its error body, a refused connection.
 func TestSecretsStayOut(t *testing.T) {
 	const secret = "sk-live-VERY-SECRET-123456"
-	var logs lockedBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var rec secrettest.Recorder
+	logger := rec.Logger()
 	ctx := t.Context()
-	var errs []error
-	try := func(f func() error) {
-		defer func() {
-			if r := recover(); r != nil {
-				errs = append(errs, fmt.Errorf("panic: %v", r))
-			}
-		}()
-		if err := f(); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	try := rec.Try
 
 	// A service that echoes the key in its error message; the emulator,
 	// which rejects it; a refused connection.
@@ -417,34 +405,10 @@ func TestSecretsStayOut(t *testing.T) {
 	}
 	require.NoError(t, h.Destroy(ctx))
 
-	require.Greater(t, len(errs), 50, "the error paths were taken")
-	require.Contains(t, fmt.Sprint(errs), "[REDACTED]", "the echoes reached errors, redacted")
-	for _, err := range errs {
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			require.NotContains(t, e.Error(), secret)
-			require.NotContains(t, e.Error(), key)
-		}
-	}
-	require.NotEmpty(t, logs.String())
-	require.NotContains(t, logs.String(), secret)
-	require.NotContains(t, logs.String(), key)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	require.Greater(t, len(rec.Errors()), 50, "the error paths were taken")
+	require.Contains(t, fmt.Sprint(rec.Errors()), "[REDACTED]", "the echoes reached errors, redacted")
+	require.NotEmpty(t, rec.Log())
+	rec.Check(t, secret, key)
 }
 
 // fakeService answers create and start, and streams canned SSE bodies.
