@@ -97,18 +97,6 @@ func TestHugeEnv(t *testing.T) {
 	require.Equal(t, "value\n", string(res.Stdout))
 }
 
-// Output bytes that are not UTF-8 come back unchanged: envd's process
-// stream carries bytes.
-func TestInvalidUTF8Output(t *testing.T) {
-	srv := server(t)
-	h := attach(t, srv)
-	defer func() { require.NoError(t, h.Destroy(context.Background())) }()
-	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `printf 'ok\377\376\303'; printf '\377' >&2`})
-	require.NoError(t, err)
-	require.Equal(t, "ok\xff\xfe\xc3", string(res.Stdout))
-	require.Equal(t, "\xff", string(res.Stderr))
-}
-
 // A server that answers garbage (JSON that does not parse, an HTML page),
 // with a success or a failure status, gives a clear error, never a panic
 // nor an empty success, and a garbage lookup never leads to a create.

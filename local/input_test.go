@@ -63,15 +63,6 @@ func TestHugeEnv(t *testing.T) {
 	require.Equal(t, "value\n", string(res.Stdout))
 }
 
-// Output bytes that are not UTF-8 come back unchanged.
-func TestInvalidUTF8Output(t *testing.T) {
-	h := attach(t, local.WithDir(t.TempDir()))
-	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `printf 'ok\377\376\303\000'; printf '\377' >&2`})
-	require.NoError(t, err)
-	require.Equal(t, "ok\xff\xfe\xc3\x00", string(res.Stdout))
-	require.Equal(t, "\xff", string(res.Stderr))
-}
-
 // TestGigabyteOfOutput streams 1 GiB of stdout through Exec: it all reaches
 // the writer, the Result keeps MaxOutput of it, and memory stays bounded.
 func TestGigabyteOfOutput(t *testing.T) {

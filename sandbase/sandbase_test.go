@@ -67,10 +67,11 @@ func TestConformance(t *testing.T) {
 			return sb
 		},
 		Lacks: map[sandboxtest.Capability]string{
-			sandboxtest.Stop:       "SandBase sandboxes are paused or killed; its stopped status is terminal",
-			sandboxtest.LiveOutput: "POST /processes answers when the command has ended: the output arrives then",
-			sandboxtest.Stdin:      "SandBase's exec takes no input (stdin is on its roadmap)",
-			sandboxtest.Signal:     "SandBase cannot signal a process (signals are on its roadmap)",
+			sandboxtest.Stop:         "SandBase sandboxes are paused or killed; its stopped status is terminal",
+			sandboxtest.LiveOutput:   "POST /processes answers when the command has ended: the output arrives then",
+			sandboxtest.Stdin:        "SandBase's exec takes no input (stdin is on its roadmap)",
+			sandboxtest.Signal:       "SandBase cannot signal a process (signals are on its roadmap)",
+			sandboxtest.BinaryOutput: "output comes back as JSON strings: bytes that are not UTF-8 become U+FFFD",
 		},
 		Faults: srv.Faults,
 	})

@@ -262,6 +262,15 @@ func (s *suite) testExec(t *testing.T) {
 		}
 	})
 
+	t.Run("BinaryOutput", func(t *testing.T) {
+		s.need(t, BinaryOutput)
+		t.Parallel()
+		res, err := h.Exec(s.ctx(t), &sandagent.Cmd{Shell: `printf 'ok\377\376\303'; printf '\377' >&2`})
+		require.NoError(t, err)
+		require.Equal(t, "ok\xff\xfe\xc3", string(res.Stdout))
+		require.Equal(t, "\xff", string(res.Stderr))
+	})
+
 	t.Run("LargeOutput", func(t *testing.T) {
 		t.Parallel()
 		var n countWriter

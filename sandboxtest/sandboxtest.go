@@ -65,6 +65,9 @@ const (
 	Stdin      Capability = "stdin"       // Cmd.Stdin is forwarded
 	LiveOutput Capability = "live-output" // output reaches Cmd.Stdout while the command runs
 	Signal     Capability = "signal"      // Process.Signal
+	// BinaryOutput: output bytes that are not UTF-8 come back unchanged
+	// (providers whose wire carries output as JSON text lack it).
+	BinaryOutput Capability = "binary-output"
 )
 
 // Options says which sandbox the Factory's New should attach to.

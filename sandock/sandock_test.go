@@ -63,10 +63,11 @@ func TestConformance(t *testing.T) {
 			return newSandbox(t, srv, opts...)
 		},
 		Lacks: map[sandboxtest.Capability]string{
-			sandboxtest.NameReuse:  "Sandock sandboxes have no names; callers reattach by the stored id (WithID)",
-			sandboxtest.Pause:      "the Sandock API has no pause endpoint",
-			sandboxtest.SetTimeout: "activeDeadlineSeconds is set at create only; the API cannot extend it",
-			sandboxtest.Stdin:      "the shell API takes stdin only as one string before the command runs, not as a stream",
+			sandboxtest.NameReuse:    "Sandock sandboxes have no names; callers reattach by the stored id (WithID)",
+			sandboxtest.Pause:        "the Sandock API has no pause endpoint",
+			sandboxtest.SetTimeout:   "activeDeadlineSeconds is set at create only; the API cannot extend it",
+			sandboxtest.Stdin:        "the shell API takes stdin only as one string before the command runs, not as a stream",
+			sandboxtest.BinaryOutput: "output streams as JSON strings in SSE events: bytes that are not UTF-8 become U+FFFD",
 		},
 	})
 }
