@@ -94,6 +94,14 @@ func (s *suite) testFaults(t *testing.T) {
 		require.Equal(t, "intact", string(res.Stdout))
 	})
 
+	t.Run("CancelAtEveryRequestLeavesNothing", func(t *testing.T) {
+		o := Options{Name: uniqueName()}
+		if _, lacks := s.f.Lacks[NameReuse]; lacks {
+			o = Options{}
+		}
+		s.cancelAtEveryRequest(t, f, o)
+	})
+
 	t.Run("LookupFailureCreatesNothing", func(t *testing.T) {
 		s.need(t, NameReuse)
 		name := uniqueName()
@@ -147,6 +155,48 @@ func logOutcome(t *testing.T, err error) {
 		return
 	}
 	t.Logf("outcome: failed cleanly: %v", err)
+}
+
+// cancelAtEveryRequest ends an Attach's ctx while its k-th request is in
+// flight (held by the emulator, which then does not act), for every k of
+// the Attach's sequence, and checks each time that no sandbox is left
+// behind: one created before the ctx ended belongs to no one and must be
+// destroyed by the Attach that made it.
+func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options) {
+	m, ok := s.f.New(t, Options{}).(sandagent.Manager)
+	if !ok {
+		t.Skip("the provider has no Manager: leftovers cannot be counted")
+	}
+	count := func() int {
+		n := 0
+		for info, err := range m.Managed(s.ctx(t)) {
+			if errors.Is(err, sandagent.ErrUnsupported) {
+				t.Skipf("the provider cannot list what it made here: %v", err)
+			}
+			require.NoError(t, err)
+			if info.State != sandagent.StateDestroyed {
+				n++
+			}
+		}
+		return n
+	}
+	before := count()
+	for k := 1; k <= 20; k++ {
+		f.Add(emu.Fault{Skip: k - 1, Delay: 3 * time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		h, err := s.f.New(t, o).Attach(ctx)
+		cancel()
+		f.Clear()
+		if err == nil { // the Attach made fewer than k requests: all points tried
+			require.NoError(t, h.Destroy(s.ctx(t)))
+			require.Greater(t, k, 1, "the first request was held, yet Attach succeeded")
+			t.Logf("an Attach of %d requests, cancelled at each: nothing left behind", k-1)
+			return
+		}
+		require.ErrorIs(t, err, context.DeadlineExceeded, "cancelled at request %d", k)
+		require.Equal(t, before, count(), "cancelled at request %d: a sandbox was left behind", k)
+	}
+	t.Fatal("Attach made more than 20 requests")
 }
 
 // requireStatus checks that err is a provider error with the HTTP status.

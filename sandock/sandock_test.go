@@ -52,7 +52,8 @@ func attach(t *testing.T, srv *sandocktest.Server, opts ...sandock.Option) *sand
 }
 
 func TestConformance(t *testing.T) {
-	srv := newServer(t)
+	// Titles in the list, so that the fault suite can count what was made.
+	srv := newServer(t, sandocktest.WithListTitles())
 	sandboxtest.Run(t, sandboxtest.Factory{
 		Faults: srv.Faults,
 		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {

@@ -4,6 +4,7 @@
 package emu
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -53,6 +54,7 @@ type Fault struct {
 	Method string // "" matches any method
 	Path   string // prefix of the URL path; "" matches any path
 	Times  int    // how many matching requests it applies to (0 means 1)
+	Skip   int    // let this many matching requests through first
 
 	Status int           // answer with this status (and the emulator's error body) instead of the real handler
 	Body   string        // with Status: answer with this raw body instead (garbage JSON, an HTML error page, ...)
@@ -112,6 +114,10 @@ func (fs *Faults) take(r *http.Request) (Fault, time.Duration, bool) {
 	defer fs.mu.Unlock()
 	for i, f := range fs.faults {
 		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.Path) {
+			if f.Skip > 0 {
+				f.Skip--
+				continue
+			}
 			got := *f
 			if f.Times--; f.Times == 0 {
 				fs.faults = append(fs.faults[:i], fs.faults[i+1:]...)
@@ -175,6 +181,13 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 		c.add(r)
 		f, delay, ok := fs.take(r)
 		if d := delay + f.Delay; d > 0 {
+			// Read a small body first: the server notices a client that
+			// hangs up only once the body is consumed, and a held request
+			// whose client has gone must not be acted on.
+			if r.ContentLength >= 0 && r.ContentLength <= 1<<20 {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			select {
 			case <-time.After(d):
 			case <-r.Context().Done():

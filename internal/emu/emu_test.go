@@ -81,3 +81,19 @@ func TestFaultWithRawBody(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "<html>not json", string(b))
 }
+
+func TestFaultSkip(t *testing.T) {
+	var faults Faults
+	srv := httptest.NewServer(Middleware(&faults, &Counter{}, func(w http.ResponseWriter, status int, _ string) { w.WriteHeader(status) },
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer srv.Close()
+	faults.Add(Fault{Skip: 2, Status: 503})
+	var got []int
+	for range 4 {
+		resp, err := http.Get(srv.URL)
+		require.NoError(t, err)
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	require.Equal(t, []int{200, 200, 503, 200}, got)
+}
