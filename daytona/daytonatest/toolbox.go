@@ -371,7 +371,9 @@ func (s *Server) sessionExec(w http.ResponseWriter, r *http.Request, t tbCtx) {
 		ctx, cancel := context.WithCancel(context.Background())
 		c := &command{id: newID(), text: req.Command, changed: make(chan struct{}), exited: make(chan struct{}), cancel: cancel}
 		out, errw := &labeler{c: c, prefix: stdoutPrefix}, &labeler{c: c, prefix: stderrPrefix}
-		p, err := t.eng.Spawn(ctx, engine.Cmd{Shell: req.Command, Stdout: out, Stderr: errw})
+		// The daemon writes a session's commands to its shell's input, not
+		// onto a command line: a long command is no argument too long.
+		p, err := t.eng.Spawn(ctx, engine.Cmd{Args: []string{"/bin/sh"}, Stdin: strings.NewReader(req.Command + "\n"), Stdout: out, Stderr: errw})
 		if err != nil {
 			errw.Write([]byte(err.Error() + "\n"))
 			c.finish(127)
