@@ -45,6 +45,9 @@
 // exec, log websocket with follow=true, command status, delete session),
 // which gives live, separate stdout and stderr. Cancelling the ctx or
 // reaching Cmd.Timeout deletes the session, which kills the process group.
+// The log websocket carries no keepalive Daytona documents, so a stalled
+// one cannot be told from a quiet command: it ends with the ctx or
+// Cmd.Timeout; a websocket that breaks is an error, never a short result.
 // Toolbox calls have no client-side time limit of their own (the official
 // Go SDK's fixed 60-second client timeout is not reproduced): they are
 // bounded by the ctx only. Cmd.Dir and Cmd.Env are applied by a small shell

@@ -51,7 +51,10 @@
 // are quoted into the command line with POSIX shell quoting. Cmd.Timeout is
 // sent as timeoutMs; a command without one gets WithExecTimeout (default
 // 30 min), since the service applies its own default (30 s) otherwise.
-// Stdin is fed from /dev/null.
+// Stdin is fed from /dev/null. The stream carries no keepalive, so a
+// stalled stream cannot be told from a quiet command: it ends with the ctx,
+// Cmd.Timeout or that server-side timeout, and a stream that breaks is an
+// error, never a short result.
 //
 // The API has no kill or signal endpoint. The command line therefore
 // starts by printing its process id to stderr (a line this package removes
