@@ -47,6 +47,9 @@ func TestConformance(t *testing.T) {
 			if o.ID != "" {
 				opts = append(opts, daytona.WithID(o.ID))
 			}
+			if o.Env != nil {
+				opts = append(opts, daytona.WithEnv(o.Env))
+			}
 			return open(t, srv, opts...)
 		},
 		Lacks: map[sandboxtest.Capability]string{

@@ -64,6 +64,9 @@ func TestConformance(t *testing.T) {
 			if o.ID != "" {
 				more = append(more, e2b.WithID(o.ID))
 			}
+			if o.Env != nil {
+				more = append(more, e2b.WithEnv(o.Env))
+			}
 			sb, err := e2b.New(opts(srv, more...)...)
 			require.NoError(t, err)
 			return sb

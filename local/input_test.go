@@ -3,7 +3,6 @@
 package local_test
 
 import (
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -46,21 +45,6 @@ func TestBadInputTouchesNothing(t *testing.T) {
 
 	h := attach(t, local.WithDir(dir), local.WithTimeout(1000*time.Hour))
 	require.NoError(t, h.SetTimeout(t.Context(), 1000*time.Hour))
-}
-
-// Ten thousand environment variables, at create and per command, work.
-func TestHugeEnv(t *testing.T) {
-	env := map[string]string{}
-	for i := range 10_000 {
-		env[fmt.Sprintf("VAR_%05d", i)] = "value"
-	}
-	h := attach(t, local.WithDir(t.TempDir()), local.WithEnv(env))
-	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"; env | grep -c ^VAR_`})
-	require.NoError(t, err)
-	require.Equal(t, "value\n10000\n", string(res.Stdout))
-	res, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"`, Env: env})
-	require.NoError(t, err)
-	require.Equal(t, "value\n", string(res.Stdout))
 }
 
 // TestGigabyteOfOutput streams 1 GiB of stdout through Exec: it all reaches

@@ -23,6 +23,9 @@ func TestConformance(t *testing.T) {
 			if o.ID != "" {
 				opts = append(opts, local.WithID(o.ID))
 			}
+			if o.Env != nil {
+				opts = append(opts, local.WithEnv(o.Env))
+			}
 			sb, err := local.New(opts...)
 			require.NoError(t, err)
 			return sb

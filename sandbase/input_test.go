@@ -56,23 +56,6 @@ func TestLongTimeoutIsAccepted(t *testing.T) {
 	require.NoError(t, h.Destroy(t.Context()))
 }
 
-// Ten thousand environment variables, at create and per command, work.
-func TestHugeEnv(t *testing.T) {
-	srv := server(t)
-	env := map[string]string{}
-	for i := range 10_000 {
-		env[fmt.Sprintf("VAR_%05d", i)] = "value"
-	}
-	h := attach(t, srv, sandbase.WithEnv(env))
-	defer func() { require.NoError(t, h.Destroy(t.Context())) }()
-	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"; env | grep -c ^VAR_`})
-	require.NoError(t, err)
-	require.Equal(t, "value\n10000\n", string(res.Stdout))
-	res, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"`, Env: env})
-	require.NoError(t, err)
-	require.Equal(t, "value\n", string(res.Stdout))
-}
-
 // A server that answers garbage (JSON that does not parse, an HTML page),
 // with a success or a failure status, gives a clear error, never a panic
 // nor an empty success, and a garbage lookup never leads to a create.

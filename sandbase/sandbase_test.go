@@ -62,6 +62,9 @@ func TestConformance(t *testing.T) {
 			if o.ID != "" {
 				more = append(more, sandbase.WithID(o.ID))
 			}
+			if o.Env != nil {
+				more = append(more, sandbase.WithEnv(o.Env))
+			}
 			sb, err := sandbase.New(opts(srv, more...)...)
 			require.NoError(t, err)
 			return sb

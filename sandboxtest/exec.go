@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -269,6 +270,26 @@ func (s *suite) testExec(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "ok\xff\xfe\xc3", string(res.Stdout))
 		require.Equal(t, "\xff", string(res.Stderr))
+	})
+
+	t.Run("HugeEnv", func(t *testing.T) {
+		t.Parallel()
+		env := map[string]string{}
+		for i := range 10_000 {
+			env[fmt.Sprintf("VAR_%05d", i)] = "value"
+		}
+		o := Options{Env: env}
+		if _, lacks := s.f.Lacks[NameReuse]; !lacks {
+			o.Name = uniqueName()
+		}
+		he := s.attach(t, o)
+		ctx := s.ctx(t)
+		res, err := he.Exec(ctx, &sandagent.Cmd{Shell: `echo "$VAR_09999"; env | grep -c ^VAR_`})
+		require.NoError(t, err, "10,000 variables at create")
+		require.Equal(t, "value\n10000\n", string(res.Stdout))
+		res, err = he.Exec(ctx, &sandagent.Cmd{Shell: `echo "$VAR_09999"`, Env: env})
+		require.NoError(t, err, "10,000 variables on one command")
+		require.Equal(t, "value\n", string(res.Stdout))
 	})
 
 	t.Run("LargeOutput", func(t *testing.T) {

@@ -79,6 +79,10 @@ type Options struct {
 	// ID, when set, asks for reattaching by this id.
 	ID string
 	// With neither, New returns a Sandbox that creates a fresh sandbox.
+
+	// Env, when set, is the environment of a sandbox New's Sandbox
+	// creates (the provider's WithEnv).
+	Env map[string]string
 }
 
 // Factory makes the provider's Sandboxes for the suite.

@@ -48,22 +48,6 @@ func TestBadInputMakesNoRequest(t *testing.T) {
 	require.Zero(t, srv.Requests.Total())
 }
 
-// Ten thousand environment variables, at create and per command, work.
-func TestHugeEnv(t *testing.T) {
-	srv := newServer(t)
-	env := map[string]string{}
-	for i := range 10_000 {
-		env[fmt.Sprintf("VAR_%05d", i)] = "value"
-	}
-	h := attach(t, srv, sandock.WithEnv(env))
-	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"; env | grep -c ^VAR_`})
-	require.NoError(t, err)
-	require.Equal(t, "value\n10000\n", string(res.Stdout))
-	res, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: `echo "$VAR_09999"`, Env: env})
-	require.NoError(t, err)
-	require.Equal(t, "value\n", string(res.Stdout))
-}
-
 // A server that answers garbage (JSON that does not parse, an HTML page),
 // with a success or a failure status, gives a clear error, never a panic
 // nor an empty success.

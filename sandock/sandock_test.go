@@ -61,6 +61,9 @@ func TestConformance(t *testing.T) {
 			if o.ID != "" {
 				opts = append(opts, sandock.WithID(o.ID))
 			}
+			if o.Env != nil {
+				opts = append(opts, sandock.WithEnv(o.Env))
+			}
 			return newSandbox(t, srv, opts...)
 		},
 		Lacks: map[sandboxtest.Capability]string{
