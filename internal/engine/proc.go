@@ -190,6 +190,10 @@ func (p *Proc) Signal(sig os.Signal) error {
 	return err
 }
 
+// MarkerVar names the environment variable every process of a sandbox
+// carries: the sandbox's id.
+const MarkerVar = "SANDAGENT_SANDBOX_ID"
+
 // environ is the base environment, then the sandbox's, then the command's.
 // The host's environment is not inherited (it may hold secrets), only PATH.
 func (sb *Sandbox) environ(m Meta, extra map[string]string) []string {
@@ -205,6 +209,9 @@ func (sb *Sandbox) environ(m Meta, extra map[string]string) []string {
 	for k, v := range extra {
 		vars[k] = v
 	}
+	// The marker by which a group whose leader has exited is known as this
+	// sandbox's, whatever pid reuse did meanwhile (see groups).
+	vars[MarkerVar] = sb.id
 	env := make([]string, 0, len(vars))
 	for k, v := range vars {
 		env = append(env, k+"="+v)

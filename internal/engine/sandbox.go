@@ -201,7 +201,10 @@ func (sb *Sandbox) groups() []int {
 		alive := procStart(pid)
 		// A group outlives its leader while a member lives, and its id is not
 		// reused meanwhile; a live leader must be the very process we started.
-		if err != nil || pid <= 1 || (alive != "" && alive != start) || (alive == "" && syscall.Kill(-pid, 0) != nil) {
+		// After its leader exits, a group is ours only while a member still
+		// carries our marker: the pid may since lead another sandbox's group.
+		if err != nil || pid <= 1 || (alive != "" && alive != start) ||
+			(alive == "" && (syscall.Kill(-pid, 0) != nil || !groupCarries(pid, MarkerVar+"="+sb.id))) {
 			_ = os.Remove(filepath.Join(sb.dir, "procs", ent.Name()))
 			continue
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"slices"
@@ -105,4 +106,33 @@ func procStateGroup(pid int) (string, int) {
 	}
 	pgrp, _ := strconv.Atoi(f[2])
 	return f[0], pgrp
+}
+
+// groupCarries reports whether a live member of process group pgid has
+// marker ("NAME=value") in its environment.
+func groupCarries(pgid int, marker string) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // cannot tell: keep the group, as without the check
+	}
+	want := []byte(marker)
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		if state, pgrp := procStateGroup(pid); pgrp != pgid || state == "Z" || state == "" {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + ent.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.Equal(kv, want) {
+				return true
+			}
+		}
+	}
+	return false
 }
