@@ -19,7 +19,8 @@
 // exception: mounted volumes, WithVolume).
 //
 // Processes run as the calling user, in their own process group, with a
-// small environment (PATH, HOME=Workdir, SHELL, LANG) plus WithEnv and
+// small environment (PATH, HOME=Workdir, SHELL, LANG, and
+// SANDAGENT_SANDBOX_ID, the sandbox's id) plus WithEnv and
 // Cmd.Env: the caller's environment, which may hold secrets, is not passed
 // on. Without WithIsolation they can reach the whole machine: a local
 // sandbox confines paths, not programs. Their output is streamed to the
