@@ -213,13 +213,20 @@ func (sb *Sandbox) groups() []int {
 	return out
 }
 
+// signalAll signals the sandbox's process groups and, where the system
+// shows environments, every process carrying the sandbox's marker, even
+// one that left its group (setsid) or whose group's record was lost.
 func (sb *Sandbox) signalAll(sig syscall.Signal) {
 	groups := sb.groups()
 	for _, pg := range groups {
 		_ = syscall.Kill(-pg, sig)
 	}
+	pids := marked(MarkerVar + "=" + sb.id)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
 	if sig == syscall.SIGSTOP {
-		waitStopped(groups)
+		waitStopped(groups, pids)
 	}
 }
 
@@ -227,6 +234,10 @@ func (sb *Sandbox) killAll() {
 	for _, pg := range sb.groups() {
 		_ = syscall.Kill(-pg, syscall.SIGKILL)
 		_ = syscall.Kill(-pg, syscall.SIGCONT) // a stopped group dies only once continued
+	}
+	for _, pid := range marked(MarkerVar + "=" + sb.id) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGCONT)
 	}
 	// The records go with the processes: the waiters remove them as well,
 	// but a process of another, exited, program has no waiter.

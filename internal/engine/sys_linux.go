@@ -60,19 +60,22 @@ func isolationSupported() error { return isolation() }
 // a SIGSTOP, so that Pause returns with the sandbox really paused. A group
 // may have outlived its leader (`nohup cmd &`), so members are found by
 // their process group in /proc.
-func waitStopped(groups []int) {
+func waitStopped(groups, pids []int) {
 	delay := 50 * time.Microsecond
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); delay = min(2*delay, 10*time.Millisecond) {
-		if !anyRunning(groups) {
+		if !anyRunning(groups, pids) {
 			return
 		}
 		time.Sleep(delay)
 	}
 }
 
-// anyRunning reports whether a process of one of the groups is not yet
-// stopped (or a zombie).
-func anyRunning(groups []int) bool {
+// anyRunning reports whether a process of one of the groups, or one of
+// pids, is still running or sleeping. A stopped one (T), a zombie and one
+// in uninterruptible sleep (D: in the kernel, with the stop pending, or a
+// shell waiting on a vforked child that the stop has stopped) run no more
+// code of their own.
+func anyRunning(groups, pids []int) bool {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return false
@@ -83,7 +86,7 @@ func anyRunning(groups []int) bool {
 			continue
 		}
 		state, pgrp := procStateGroup(pid)
-		if slices.Contains(groups, pgrp) && (state == "R" || state == "S" || state == "D") {
+		if (slices.Contains(groups, pgrp) || slices.Contains(pids, pid)) && (state == "R" || state == "S") {
 			return true
 		}
 	}
@@ -111,27 +114,53 @@ func procStateGroup(pid int) (string, int) {
 // groupCarries reports whether a live member of process group pgid has
 // marker ("NAME=value") in its environment.
 func groupCarries(pgid int, marker string) bool {
+	found := false
+	eachLive(func(pid, pgrp int) bool {
+		found = pgrp == pgid && environHas(pid, marker)
+		return !found
+	})
+	return found
+}
+
+// marked returns the live processes whose environment holds marker
+// ("NAME=value"): the sandbox's, whatever process group they are in now.
+func marked(marker string) []int {
+	var pids []int
+	eachLive(func(pid, _ int) bool {
+		if environHas(pid, marker) {
+			pids = append(pids, pid)
+		}
+		return true
+	})
+	return pids
+}
+
+// eachLive calls f with every live process and its group until f says stop.
+func eachLive(f func(pid, pgrp int) bool) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return true // cannot tell: keep the group, as without the check
+		return
 	}
-	want := []byte(marker)
 	for _, ent := range ents {
 		pid, err := strconv.Atoi(ent.Name())
 		if err != nil {
 			continue
 		}
-		if state, pgrp := procStateGroup(pid); pgrp != pgid || state == "Z" || state == "" {
-			continue
+		if state, pgrp := procStateGroup(pid); state != "" && state != "Z" && !f(pid, pgrp) {
+			return
 		}
-		env, err := os.ReadFile("/proc/" + ent.Name() + "/environ")
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.Equal(kv, want) {
-				return true
-			}
+	}
+}
+
+// environHas reports whether marker is one of pid's environment entries.
+func environHas(pid int, marker string) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if string(kv) == marker {
+			return true
 		}
 	}
 	return false

@@ -23,8 +23,12 @@ func isolationSupported() error {
 	return sandagent.Errorf(sandagent.ErrUnsupported, "isolation needs Linux namespaces; this is %s", runtime.GOOS)
 }
 
-func waitStopped([]int) {}
+func waitStopped(_, _ []int) {}
 
 // groupCarries cannot look at other processes' environments here: a live
 // group is taken as ours.
 func groupCarries(int, string) bool { return true }
+
+// marked cannot look at other processes' environments here: the records
+// of the process groups are all there is.
+func marked(string) []int { return nil }

@@ -143,7 +143,9 @@ func TestPauseKeepsMemory(t *testing.T) {
 	c.call("POST", id+"/pause", nil, 204, nil)
 	// Pause stops every process; the stop of a member other than the group
 	// leader may land just after the request returns.
-	eventually(t, func() bool { return procState(pid) == "T" }, "the process to be stopped, not killed")
+	// "D": the loop's shell waits, in the kernel, on a child it vforked that
+	// the pause stopped; it runs no code of its own until resumed either.
+	eventually(t, func() bool { st := procState(pid); return st == "T" || st == "D" }, "the process to be stopped, not killed")
 	// Read on the host: the API does not serve files of a paused sandbox.
 	paused := count()
 	time.Sleep(50 * time.Millisecond) // the loop counts every 10ms when running
