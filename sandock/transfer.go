@@ -209,6 +209,9 @@ func (h *handle) sendPieces(ctx context.Context, dir string, r io.Reader) (int64
 	var total int64
 	for i := 0; ; i++ {
 		n, err := io.ReadFull(r, buf)
+		if cerr := ctx.Err(); cerr != nil {
+			return total, cerr
+		}
 		if n > 0 {
 			name := path.Join(dir, fmt.Sprintf("%06d", i))
 			if err := h.api.writeFile(ctx, h.id, name, base64.StdEncoding.EncodeToString(buf[:n])); err != nil {
