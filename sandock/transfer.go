@@ -63,7 +63,7 @@ func (h *handle) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		`; [ -d "$p" ] && st isdir; [ -e "$p" ] || st missing; n=$(wc -c <"$p") || st err; n=$((n)); `+
 		`if [ "$n" -le `+strconv.Itoa(piece)+` ]; then echo "inline $n"; base64 <"$p" || st err; st ok; fi; `+
 		`s=$d; mkdir "$s" && base64 <"$p" | split -a 6 -b `+strconv.Itoa(piece*4/3)+` - "$s/" || st err; `+
-		`echo "pieces $n"; ls "$s" || st err; s=; st ok`, true)
+		`echo "pieces $n"; ls "$s" || st err; s=; st ok`, false) // a retry would leave the first call's pieces
 	if err != nil {
 		return nil, err
 	}
