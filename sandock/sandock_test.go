@@ -7,10 +7,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -610,3 +612,118 @@ func TestURL(t *testing.T) {
 	require.ErrorContains(t, err, "bogus, zzz")
 }
 
+// TestServerTimeoutKillsTheCommand: on Kubernetes a shell call that times
+// out makes the service kill every shell of the sandbox; a command whose
+// wrapper shell is killed that way must not keep running.
+func TestServerTimeoutKillsTheCommand(t *testing.T) {
+	srv := newServer(t) // Kubernetes
+	h := attach(t, srv)
+	p, err := h.Start(t.Context(), &sandagent.Cmd{Shell: "echo $$ > victim.pid; exec sleep 600"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := h.Stat(t.Context(), "victim.pid")
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+
+	var out struct {
+		Data struct{ TimedOut bool } `json:"data"`
+	}
+	_, err = rest(t, h).R().SetContext(t.Context()).SetResult(&out).
+		SetBody(map[string]any{"cmd": "sleep 5", "timeoutMs": 50}).Post("/api/v1/sandbox/" + h.ID() + "/shell")
+	require.NoError(t, err)
+	require.True(t, out.Data.TimedOut)
+
+	_, err = p.Wait()
+	require.ErrorContains(t, err, "without reporting its exit status")
+	// The watcher polls its wrapper once a second.
+	require.Eventually(t, func() bool {
+		res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: `ps -o stat= -p "$(cat victim.pid)" | grep -v Z || echo gone`})
+		return err == nil && string(res.Stdout) == "gone\n"
+	}, 20*time.Second, 100*time.Millisecond, "the watcher killed the command")
+}
+
+// TestExitCodesOnKubernetes: the service says 0 or 1; the records say more.
+func TestExitCodesOnKubernetes(t *testing.T) {
+	h := attach(t, newServer(t))
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "exit 42"})
+	var ee *sandagent.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 42, res.ExitCode)
+	p, err := h.Start(t.Context(), &sandagent.Cmd{Shell: `trap 'exit 7' USR1; echo $$ > usr1.pid; while :; do sleep 0.05; done`})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, err := h.Stat(t.Context(), "usr1.pid"); return err == nil }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, p.Signal(t.Context(), syscall.SIGUSR1), "sent by name")
+	res, err = p.Wait()
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 7, res.ExitCode, "the trap ran: USR1 arrived as USR1")
+}
+
+// TestErrorShapes: oRPC's error JSON and the wrapper are both read.
+func TestErrorShapes(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		kind   error
+		msg    string
+	}{
+		{500, `{"defined":false,"code":"INTERNAL_SERVER_ERROR","status":500,"message":"Internal server error"}`, nil, "INTERNAL_SERVER_ERROR: Internal server error"},
+		{400, `{"defined":false,"code":"BAD_REQUEST","status":400,"message":"Input validation failed"}`, sandagent.ErrInvalid, "BAD_REQUEST: Input validation failed"},
+		{404, `{"success":false,"code":404,"message":"Not Found: /api/v1/sandbox","data":{}}`, sandagent.ErrNotFound, "Not Found: /api/v1/sandbox"},
+		{401, `{"defined":false,"code":"UNAUTHORIZED","status":401,"message":"no"}`, sandagent.ErrAuth, "UNAUTHORIZED: no"},
+		{200, `{"success":false,"code":429,"message":"quota exceeded","data":null}`, sandagent.ErrRateLimited, "quota exceeded"},
+	} {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			_, _ = io.WriteString(w, tc.body)
+		}))
+		sb, err := sandock.New(sandock.WithBaseURL(ts.URL), sandock.WithAPIKey("k-fake"), sandock.WithRetries(0))
+		require.NoError(t, err)
+		_, err = sb.Attach(t.Context())
+		ts.Close()
+		require.ErrorContains(t, err, tc.msg)
+		if tc.kind != nil {
+			require.ErrorIs(t, err, tc.kind)
+		}
+	}
+}
+
+func TestDestroyIsIdempotent(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, srv)
+	h2 := attach(t, srv, sandock.WithID(h.ID()))
+	require.NoError(t, h.Destroy(t.Context()))
+	srv.Requests.Reset()
+	require.NoError(t, h2.Destroy(t.Context()), "already deleted through another handle")
+	require.Equal(t, []string{"DELETE /api/v1/sandbox/" + h.ID(), "GET /api/v1/sandbox"}, srv.Requests.Requests())
+}
+
+func TestClientViaAs(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, srv)
+	var c *sandock.Client
+	require.True(t, h.As(&c))
+	require.Equal(t, h.ID(), c.ID())
+	res, err := c.RunCode(t.Context(), "python", "print(6*7)", 0)
+	require.NoError(t, err)
+	require.Equal(t, "42\n", res.Stdout)
+	require.Equal(t, 0, res.ExitCode)
+	_, err = c.RunCode(t.Context(), "cobol", "", 0)
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "from the sandbox") })}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	u, token, err := c.PreviewURL(t.Context(), ln.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, err)
+	require.NotEmpty(t, token)
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, "from the sandbox", string(b))
+	_, _, err = c.PreviewURL(t.Context(), 0)
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+}
