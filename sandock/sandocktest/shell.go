@@ -244,6 +244,11 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	c.respond(w)
+}
+
+// respond runs c and answers with its ExecutionResult.
+func (c *command) respond(w http.ResponseWriter) {
 	var stdout, stderr bytes.Buffer
 	o, err := c.run(&stdout, &stderr, outputs{})
 	if err != nil {
@@ -362,15 +367,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var stdout, stderr bytes.Buffer
-	o, err := c.run(&stdout, &stderr, outputs{})
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res := o.fields()
-	res["stdout"], res["stderr"] = text(stdout.Bytes()), text(stderr.Bytes())
-	writeOK(w, res)
+	c.respond(w)
 }
 
 // sseWriter writes SSE lines for the output goroutines and the handler,
