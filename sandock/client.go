@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -23,8 +24,9 @@ import (
 // the official SDK documents and the public server answers for a path it
 // does not know), and its message is taken from either.
 type client struct {
-	rc  *resty.Client
-	key string // a secret: redacted from every error
+	rc       *resty.Client
+	key      string      // a secret: redacted from every error
+	noStream atomic.Bool // the server has no shell/stream route
 }
 
 // envelope is the wrapper around a response. Success is a pointer because

@@ -90,7 +90,11 @@
 // Exec runs through POST /api/v1/sandbox/{id}/shell/stream, an SSE stream
 // of stdout, stderr, exit and error events ended by [DONE] (the SDK's route
 // and framing; not in the public server, so unverified beyond the SDK).
-// Output reaches Cmd.Stdout and Cmd.Stderr live and separately. Cmd.Dir and
+// Output reaches Cmd.Stdout and Cmd.Stderr live and separately. A server
+// that answers that route with 404 (the public one has no SSE routes) gets
+// the blocking POST …/shell instead, from then on: the output then arrives
+// when the command ends, and signals find the command through a pid file
+// the wrapper keeps in /tmp while it runs. Cmd.Dir and
 // Cmd.Env go in the request's workdir and env fields; Args are quoted into
 // the command line with POSIX shell quoting (the core runs a string cmd
 // with sh -lc, and joins an array cmd with spaces, unquoted, on

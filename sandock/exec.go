@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -49,16 +50,25 @@ const watchScript = `i=0; while kill -0 "$1" 2>/dev/null; do ` +
 // process strips (tag, then key=value;), the command's process id and its
 // exit status, which no exit code of the service carries: on Kubernetes
 // they are 0 or 1.
-func commandLine(c *driver.Cmd, tag string, limit time.Duration) string {
+//
+// pidFile, when set, is a file where the wrapper also writes the process
+// id while the command runs, for a command whose output (and so its pid
+// record) arrives only at its end.
+func commandLine(c *driver.Cmd, tag string, limit time.Duration, pidFile string) string {
 	run := shellquote.Quote(c.Args)
 	if len(c.Args) == 0 {
 		run = "/bin/sh -c " + shellquote.One(c.Shell)
 	}
 	secs := strconv.FormatInt(int64((limit+time.Second-1)/time.Second), 10)
+	save, drop := "", ""
+	if pidFile != "" {
+		save = "printf '%d' \"$c\" > " + shellquote.One(pidFile) + "; "
+		drop = "rm -f " + shellquote.One(pidFile) + "; "
+	}
 	return "T=" + shellquote.One(tag) + "; S=; command -v setsid >/dev/null 2>&1 && S=setsid; " +
-		"$S " + run + " </dev/null & c=$!; printf '%spid=%d;' \"$T\" \"$c\" >&2; " +
+		"$S " + run + " </dev/null & c=$!; printf '%spid=%d;' \"$T\" \"$c\" >&2; " + save +
 		"/bin/sh -c " + shellquote.One(watchScript) + " sandagent-watch $$ \"$c\" " + secs + " \"$T\" </dev/null >/dev/null & k=$!; " +
-		"wait \"$c\"; e=$?; kill \"$k\" 2>/dev/null; printf '%sexit=%d;' \"$T\" \"$e\" >&2"
+		"wait \"$c\"; e=$?; kill \"$k\" 2>/dev/null; " + drop + "printf '%sexit=%d;' \"$T\" \"$e\" >&2"
 }
 
 // newTag returns a command's record tag: unique, so that no output of the
@@ -85,34 +95,70 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 		limit = h.execTimeout
 	}
 	tag := newTag()
-	req := shellRequest{Cmd: commandLine(c, tag, limit), TimeoutMs: timeoutMs(limit + serverMargin), Workdir: c.Dir, Env: c.Env}
-	// The stream outlives ctx: when ctx ends, the process is killed first
-	// and its exit record still read.
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	body, err := h.api.shellStream(sctx, h.id, req)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
+	req := shellRequest{TimeoutMs: timeoutMs(limit + serverMargin), Workdir: c.Dir, Env: c.Env}
 	p := &process{
 		h:         h,
-		cancel:    cancel,
 		pidKnown:  make(chan struct{}),
 		streamEnd: make(chan struct{}),
 		killDone:  make(chan struct{}),
 		done:      make(chan struct{}),
 		sent:      map[int]bool{},
 	}
+	// The request outlives ctx: when ctx ends, the process is killed first
+	// and its exit record still read.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	var src source
+	if !h.api.noStream.Load() {
+		req.Cmd = commandLine(c, tag, limit, "")
+		body, err := h.api.shellStream(sctx, h.id, req)
+		var e *sandagent.Error
+		switch {
+		case err == nil:
+			src = func(stdout, stderr io.Writer) (streamEnd, error) {
+				defer body.Close()
+				return readEvents(body, stdout, stderr)
+			}
+		case errors.As(err, &e) && e.Status == http.StatusNotFound:
+			// A server without the SSE route (the public one): the blocking
+			// shell from now on.
+			h.api.noStream.Store(true)
+		default:
+			cancel()
+			return nil, err
+		}
+	}
+	if src == nil {
+		// The output, and so the pid record, arrives at the end: signals
+		// find the process through a pid file.
+		p.pidFile = "/tmp/" + strings.TrimSuffix(tag, ":") + ".pid"
+		close(p.pidKnown)
+		req.Cmd = commandLine(c, tag, limit, p.pidFile)
+		src = func(stdout, stderr io.Writer) (streamEnd, error) {
+			res, err := h.api.shell(sctx, "exec", h.id, req, false)
+			if err != nil {
+				return streamEnd{}, err
+			}
+			_, _ = io.WriteString(stdout, res.Stdout)
+			_, _ = io.WriteString(stderr, res.Stderr)
+			return streamEnd{exit: &event{Type: "exit", ExitCode: res.ExitCode, TimedOut: res.TimedOut, DurationMs: res.DurationMs}}, nil
+		}
+	}
 	p.stopKill = context.AfterFunc(ctx, p.kill)
-	go p.run(body, tag, c.Stdout, c.Stderr)
+	go p.run(src, tag, c.Stdout, c.Stderr)
 	return p, nil
 }
 
-// process is a command running through the SSE endpoint.
+// source runs a command to its end, writing its output as it arrives.
+type source func(stdout, stderr io.Writer) (streamEnd, error)
+
+// process is a command running through the SSE endpoint, or the blocking
+// one.
 type process struct {
 	h        *handle
-	cancel   context.CancelFunc // ends the stream
+	cancel   context.CancelFunc // ends the request
 	stopKill func() bool
+	pidFile  string // where the pid is, when its record comes only at the end
 
 	pid       atomic.Int64
 	pidOnce   sync.Once
@@ -142,12 +188,11 @@ func (p *process) Wait() (int, error) {
 	return p.code, p.err
 }
 
-func (p *process) run(body io.ReadCloser, tag string, stdout, stderr io.Writer) {
+func (p *process) run(src source, tag string, stdout, stderr io.Writer) {
 	defer close(p.done)
 	rec := &records{w: stderr, tag: []byte(tag), set: p.record}
-	ev, err := readEvents(body, stdout, rec)
+	ev, err := src(stdout, rec)
 	rec.flush()
-	_ = body.Close()
 	close(p.streamEnd)
 	if !p.stopKill() { // the kill has started: let it finish
 		<-p.killDone
@@ -185,7 +230,9 @@ func (p *process) record(key, val string) {
 		if pid, err := strconv.Atoi(val); err == nil && pid > 0 {
 			p.pidOnce.Do(func() {
 				p.pid.Store(int64(pid))
-				close(p.pidKnown)
+				if p.pidFile == "" {
+					close(p.pidKnown)
+				}
 			})
 		}
 	case "exit":
@@ -214,7 +261,7 @@ func (p *process) kill() {
 	select {
 	case <-p.pidKnown:
 		ctx, cancel := context.WithTimeout(context.Background(), killGrace)
-		_ = p.h.signal(ctx, p.PID(), "KILL")
+		_ = p.h.signal(ctx, p.target(), "KILL")
 		cancel()
 	case <-p.streamEnd:
 		return
@@ -243,20 +290,28 @@ func (p *process) Signal(ctx context.Context, sig os.Signal) error {
 	}
 	select {
 	case <-p.streamEnd:
-		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.PID())
+		return sandagent.Errorf(sandagent.ErrNotFound, "the process has exited")
 	default:
 	}
 	p.mu.Lock()
 	p.sent[num] = true
 	p.mu.Unlock()
-	return p.h.signal(ctx, p.PID(), name)
+	return p.h.signal(ctx, p.target(), name)
+}
+
+// target is the command's pid as the kill command line names it.
+func (p *process) target() string {
+	if p.pidFile != "" {
+		return `"$(cat ` + shellquote.One(p.pidFile) + ` 2>/dev/null)"`
+	}
+	return strconv.Itoa(p.PID())
 }
 
 // signal sends the signal called name (TERM, KILL, …) to the process group
-// led by pid, or else to pid, by name, as the sandbox's kill knows it: the
-// numbers of this machine's signals need not be the sandbox's.
-func (h *handle) signal(ctx context.Context, pid int, name string) error {
-	id := strconv.Itoa(pid)
+// led by the process id target (a shell word), or else to that process, by
+// name, as the sandbox's kill knows it: the numbers of this machine's
+// signals need not be the sandbox's.
+func (h *handle) signal(ctx context.Context, id, name string) error {
 	res, err := h.api.shell(ctx, "signal", h.id, shellRequest{
 		Cmd:       "kill -s " + name + " -- -" + id + " 2>/dev/null || kill -s " + name + " " + id + " 2>/dev/null",
 		TimeoutMs: timeoutMs(killGrace),
@@ -265,7 +320,7 @@ func (h *handle) signal(ctx context.Context, pid int, name string) error {
 		return err
 	}
 	if res.ExitCode == nil || *res.ExitCode != 0 { // 0 or not: what every deployment reports
-		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", pid)
+		return sandagent.Errorf(sandagent.ErrNotFound, "the process has exited")
 	}
 	return nil
 }

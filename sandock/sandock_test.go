@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -57,14 +58,20 @@ func attach(t *testing.T, srv *sandocktest.Server, opts ...sandock.Option) *sand
 
 func TestConformance(t *testing.T) {
 	for _, mode := range []sandocktest.Mode{sandocktest.Kubernetes, sandocktest.Docker} {
-		t.Run(mode.String(), func(t *testing.T) { conformance(t, mode) })
+		t.Run(mode.String(), func(t *testing.T) { conformance(t, nil, sandocktest.WithMode(mode)) })
 	}
+	// The public server has no SSE route: the blocking shell then.
+	t.Run("without-stream", func(t *testing.T) {
+		conformance(t, map[sandboxtest.Capability]string{
+			sandboxtest.LiveOutput: "a server without the SSE route answers a command's output at its end",
+		}, sandocktest.WithoutStream())
+	})
 }
 
-func conformance(t *testing.T, mode sandocktest.Mode) {
+func conformance(t *testing.T, lacks map[sandboxtest.Capability]string, opts ...sandocktest.Option) {
 	// Titles in the list, so that the fault suite can count what was made.
-	srv := newServer(t, sandocktest.WithListTitles(), sandocktest.WithMode(mode))
-	sandboxtest.Run(t, sandboxtest.Factory{
+	srv := newServer(t, append(opts, sandocktest.WithListTitles())...)
+	f := sandboxtest.Factory{
 		Faults: srv.Faults,
 		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
 			var opts []sandock.Option
@@ -83,7 +90,9 @@ func conformance(t *testing.T, mode sandocktest.Mode) {
 			sandboxtest.Stdin:        "the shell API takes stdin only as one string before the command runs, not as a stream",
 			sandboxtest.BinaryOutput: "output streams as JSON strings in SSE events: bytes that are not UTF-8 become U+FFFD",
 		},
-	})
+	}
+	maps.Copy(f.Lacks, lacks)
+	sandboxtest.Run(t, f)
 }
 
 func TestCreateIsOneRequest(t *testing.T) {

@@ -156,6 +156,7 @@ type Server struct {
 	cleanup     func() // removes a temporary dir
 	volumeDelay time.Duration
 	listTitles  bool
+	noStream    bool
 	ctx         context.Context // ends at Close: kills every command
 	stop        context.CancelFunc
 
@@ -215,6 +216,11 @@ func WithVolumeDelay(d time.Duration) Option { return func(s *Server) { s.volume
 // too, as a service that reports it would. The core's list item is
 // {id, status}, which is what the emulator serves without this option.
 func WithListTitles() Option { return func(s *Server) { s.listTitles = true } }
+
+// WithoutStream serves no shell/stream route (it then answers 404, the
+// wrapper for an unmatched path), as the public server, which has no SSE
+// routes: only the blocking shell.
+func WithoutStream() Option { return func(s *Server) { s.noStream = true } }
 
 // WithDir keeps the sandboxes and volumes under dir (default: a temporary
 // directory removed by Close).
@@ -416,7 +422,9 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/sandbox/{id}/resume", s.lifecycle("resume"))
 	api("DELETE /api/v1/sandbox/{id}", s.lifecycle("delete"))
 	api("POST /api/v1/sandbox/{id}/shell", s.shell)
-	api("POST /api/v1/sandbox/{id}/shell/stream", s.shellStream)
+	if !s.noStream {
+		api("POST /api/v1/sandbox/{id}/shell/stream", s.shellStream)
+	}
 	api("POST /api/v1/sandbox/{id}/code", s.code)
 	api("POST /api/v1/sandbox/{id}/fs/write", s.writeFile)
 	api("GET /api/v1/sandbox/{id}/fs/read", s.readFile)
