@@ -736,3 +736,25 @@ func TestClientViaAs(t *testing.T) {
 	_, _, err = c.PreviewURL(t.Context(), 0)
 	require.ErrorIs(t, err, sandagent.ErrInvalid)
 }
+
+// TestWithoutStream: a server without the SSE route is asked once, then
+// served by the blocking shell; exit codes and output are the same.
+func TestWithoutStream(t *testing.T) {
+	srv := newServer(t, sandocktest.WithoutStream())
+	h := attach(t, srv)
+	srv.Requests.Reset()
+	base := "POST /api/v1/sandbox/" + h.ID()
+	for i := range 2 {
+		var out bytes.Buffer
+		res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "echo hi; echo warn >&2; exit 3", Stdout: &out})
+		var ee *sandagent.ExitError
+		require.ErrorAs(t, err, &ee)
+		require.Equal(t, 3, res.ExitCode)
+		require.Equal(t, "hi\n", out.String())
+		require.Equal(t, "warn\n", string(res.Stderr))
+		if i == 0 {
+			require.Equal(t, []string{base + "/shell/stream", base + "/shell"}, srv.Requests.Requests())
+		}
+	}
+	require.Equal(t, []string{base + "/shell/stream", base + "/shell", base + "/shell"}, srv.Requests.Requests(), "asked once")
+}
