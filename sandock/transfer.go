@@ -62,8 +62,8 @@ func (h *handle) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	out, err := h.script(ctx, "read", p, "p="+shellquote.One(p)+"; d="+shellquote.One(dir)+
 		`; [ -d "$p" ] && st isdir; [ -e "$p" ] || st missing; n=$(wc -c <"$p") || st err; n=$((n)); `+
 		`if [ "$n" -le `+strconv.Itoa(piece)+` ]; then echo "inline $n"; base64 <"$p" || st err; st ok; fi; `+
-		`s=$d; mkdir "$s" && base64 <"$p" | split -a 6 -b `+strconv.Itoa(piece*4/3)+` - "$s/" || st err; `+
-		`echo "pieces $n"; ls "$s" || st err; s=; st ok`, false) // a retry would leave the first call's pieces
+		`s=$d; rm -rf "$s" && mkdir "$s" && base64 <"$p" | split -a 6 -b `+strconv.Itoa(piece*4/3)+` - "$s/" || st err; `+
+		`echo "pieces $n"; ls "$s" || st err; s=; st ok`, true) // a retry encodes into the same directory again
 	if err != nil {
 		return nil, err
 	}
