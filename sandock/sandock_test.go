@@ -774,3 +774,17 @@ func TestStoppedBehindTheHandle(t *testing.T) {
 	require.ErrorIs(t, err, sandagent.ErrNotFound, "a new container under the same id")
 	require.Equal(t, sandocktest.StatusRunning, srv.Status(h.ID()), "the call started it again")
 }
+
+// TestOwnExecTimeout: a command without Cmd.Timeout gets WithExecTimeout,
+// enforced in the sandbox before the service's own timeout, which on
+// Docker would kill the whole sandbox.
+func TestOwnExecTimeout(t *testing.T) {
+	srv := newServer(t, sandocktest.WithMode(sandocktest.Docker))
+	h := attach(t, srv, sandock.WithExecTimeout(time.Second))
+	require.NoError(t, h.WriteFile(t.Context(), "kept", []byte("x")))
+	_, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "sleep 30"})
+	require.ErrorIs(t, err, sandagent.ErrTimeout)
+	require.Equal(t, sandocktest.StatusRunning, srv.Status(h.ID()), "the service's timeout did not fire")
+	_, err = h.ReadFile(t.Context(), "kept")
+	require.NoError(t, err, "the container was not killed")
+}

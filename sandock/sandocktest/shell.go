@@ -227,6 +227,9 @@ func (s *Server) track(id string, pid int, on bool) {
 		return
 	}
 	delete(s.shells[id], pid)
+	if len(s.shells[id]) == 0 {
+		delete(s.shells, id)
+	}
 }
 
 // isShell reports whether pid still runs the shell the server started,
