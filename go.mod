@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	connectrpc.com/connect v1.21.0
+	github.com/creack/pty v1.1.24
 	github.com/daytonaio/daytona/libs/api-client-go v0.190.0
 	github.com/daytonaio/daytona/libs/toolbox-api-client-go v0.190.0
 	github.com/go-resty/resty/v2 v2.17.2

@@ -69,6 +69,7 @@ type Sandbox struct {
 	timeout   time.Duration
 	autoPause bool
 	isolate   bool
+	snapshot  string
 	logger    *slog.Logger
 	now       func() time.Time
 }
@@ -269,10 +270,10 @@ func (s *Sandbox) create(ctx context.Context, e *engine.Engine) (*sandagent.Hand
 	for k, v := range s.labels {
 		labels[k] = v
 	}
-	sb, err := e.Create(engine.Spec{
+	sb, err := s.newSandbox(e, engine.Spec{
 		Name: s.name, Env: s.env, Labels: labels, Volumes: s.volumes,
 		Timeout: s.timeout, AutoPause: s.autoPause, Isolate: s.isolate,
-	}, s.now)
+	})
 	if err != nil {
 		return nil, err
 	}
