@@ -83,6 +83,11 @@ type Options struct {
 	// Env, when set, is the environment of a sandbox New's Sandbox
 	// creates (the provider's WithEnv).
 	Env map[string]string
+
+	// Snapshot, when set, is the id of a snapshot (from Handle.Snapshot)
+	// that a sandbox New's Sandbox creates starts from. Only providers
+	// with the Snapshot capability are asked for it.
+	Snapshot string
 }
 
 // Factory makes the provider's Sandboxes for the suite.
@@ -115,6 +120,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Files", s.testFiles)
 	t.Run("Lifecycle", s.testLifecycle)
 	t.Run("Concurrency", s.testConcurrency)
+	t.Run("Capabilities", s.testCapabilities)
 	t.Run("Unsupported", s.testUnsupported)
 	t.Run("Faults", s.testFaults)
 }
