@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/driver"
@@ -51,7 +52,14 @@ func (h *handle) StartPTY(ctx context.Context, c *driver.Cmd, size driver.TermSi
 		return nil, err
 	}
 	defer tty.Close() // the command has its own copy
-	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: size.Rows, Cols: size.Cols}); err != nil {
+	if err := control(ptmx, func(fd int) error {
+		// Non-blocking, so that Close interrupts a Read: pty.Open left
+		// the descriptor blocking.
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			return err
+		}
+		return setSize(fd, size)
+	}); err != nil {
 		ptmx.Close()
 		return nil, err
 	}
@@ -84,7 +92,25 @@ func (t *terminal) Read(b []byte) (int, error) {
 func (t *terminal) Write(b []byte) (int, error) { return t.ptmx.Write(b) }
 
 func (t *terminal) Resize(_ context.Context, size driver.TermSize) error {
-	return pty.Setsize(t.ptmx, &pty.Winsize{Rows: size.Rows, Cols: size.Cols})
+	return control(t.ptmx, func(fd int) error { return setSize(fd, size) })
+}
+
+// control runs fn on f's descriptor without making it blocking, as Fd
+// would.
+func control(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+func setSize(fd int, size driver.TermSize) error {
+	return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: size.Rows, Col: size.Cols})
 }
 
 // Close kills the command, then closes the master side.

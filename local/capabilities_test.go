@@ -4,6 +4,7 @@ package local_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -82,4 +83,37 @@ func TestURLWithIsolation(t *testing.T) {
 	_, err = h.URL(t.Context(), 8000)
 	require.ErrorIs(t, err, sandagent.ErrUnsupported)
 	require.Contains(t, err.Error(), "network namespace")
+}
+
+// Close ends a pending Read even while a process the command left behind
+// keeps the terminal open.
+func TestPTYCloseEndsARead(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	sb, err := local.New(local.WithDir(t.TempDir()))
+	require.NoError(t, err)
+	h, err := sb.Attach(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+	p, err := h.StartPTY(ctx, &sandagent.Cmd{Shell: "setsid sleep 600 & echo ready; exec sleep 600"}, sandagent.TermSize{Rows: 24, Cols: 80})
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	go func() {
+		var seen []byte
+		b := make([]byte, 256)
+		for {
+			n, err := p.Read(b)
+			seen = append(seen, b[:n]...)
+			if err != nil {
+				got <- err
+				return
+			}
+			if strings.Contains(string(seen), "ready") {
+				got <- nil
+			}
+		}
+	}()
+	require.NoError(t, <-got, "output before Close")
+	require.NoError(t, p.Close())
+	require.Error(t, <-got, "the pending Read ends")
 }
