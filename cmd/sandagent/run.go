@@ -55,7 +55,7 @@ Examples:
   sandagent ls --url e2b:// --json
   sandagent reap --url daytona:// --older-than 24h --apply
 
-Exit status: exec exits with the command's status (124 if --timeout
+Exit status: exec and pty exit with the command's status (124 if --timeout
 expired); other failures exit 1; bad usage exits 2.
 `
 
