@@ -73,7 +73,6 @@ func TestConformance(t *testing.T) {
 		},
 		Lacks: map[sandboxtest.Capability]string{
 			sandboxtest.Stop:     "E2B sandboxes are paused or killed, never stopped",
-			sandboxtest.URL:      "not wired in yet: E2B serves a port at <port>-<id>.<domain> (getHost)",
 			sandboxtest.PTY:      "not wired in yet: envd's process Start with its pty option",
 			sandboxtest.Fork:     "not wired in yet: POST /sandboxes/{id}/fork",
 			sandboxtest.Snapshot: "not wired in yet: POST /sandboxes/{id}/snapshots",
