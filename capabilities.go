@@ -88,8 +88,9 @@ type TermSize struct {
 // PTY is a command running on a terminal in the sandbox, as StartPTY
 // starts it. Read returns what the terminal shows: the command's output
 // (stdout and stderr are one stream on a terminal) and the echo of what is
-// typed; it returns io.EOF once the command has ended and its output has
-// been read. Write types input: "\x03" is Ctrl-C, "\x04" Ctrl-D. Its
+// typed; it returns io.EOF once the command has ended (and anything it
+// left running on the terminal) and its output has been read, or once the
+// PTY is closed. Write types input: "\x03" is Ctrl-C, "\x04" Ctrl-D. Its
 // methods are safe for concurrent use, but Read, like Write, by one
 // goroutine at a time.
 type PTY struct {
@@ -154,7 +155,7 @@ func (t *PTY) Resize(ctx context.Context, size TermSize) error {
 	return t.p.h.do(ctx, "pty", func() error { return t.t.Resize(ctx, driver.TermSize(size)) })
 }
 
-// Close kills the command if it is still running and releases the
+// Close kills the command if it is still running and hangs up the
 // terminal. Closing twice is not an error.
 func (t *PTY) Close() error { return WrapError(t.p.h.provider, "pty", t.t.Close()) }
 

@@ -37,11 +37,12 @@ type TermSize struct {
 }
 
 // PTY is a command running on a terminal. Read returns what the terminal
-// shows (the command's output and the echo of its input) and io.EOF once
-// the command has ended and everything it wrote has been read; Write types
-// input. Close kills the command if it still runs and releases the
-// terminal. Wait (of Process) returns once the command has ended; it does
-// not wait for the output to be read.
+// shows (the command's output and the echo of its input), then io.EOF once
+// no process has the terminal open any more (the command has ended, and so
+// has anything it left running on the terminal) and everything written to
+// it has been read, or once Close was called; Write types input. Close
+// kills the command if it still runs and hangs up the terminal. Wait (of Process) returns once the
+// command has ended; it does not wait for the output to be read.
 type PTY interface {
 	Process
 	io.ReadWriteCloser

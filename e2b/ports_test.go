@@ -83,3 +83,66 @@ func body(t *testing.T, resp *http.Response) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// upgradeEcho answers an HTTP Upgrade with 101, then echoes each line in
+// upper case: a stand-in for a websocket server.
+const upgradeEcho = `
+import socketserver, sys
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass
+        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+        self.wfile.flush()
+        for line in self.rfile:
+            self.wfile.write(line.upper())
+            self.wfile.flush()
+socketserver.TCPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+`
+
+// The emulator carries upgraded connections (websockets) both ways.
+func TestEmulatorRoutesUpgrades(t *testing.T) {
+	srv := server(t)
+	h := attach(t, srv)
+	t.Cleanup(func() { _ = h.Destroy(t.Context()) })
+	ctx := t.Context()
+	require.NoError(t, h.WriteFile(ctx, "echo.py", []byte(upgradeEcho)))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	pctx, stop := context.WithCancel(ctx)
+	p, err := h.Start(pctx, &sandagent.Cmd{Args: []string{"python3", "echo.py", strconv.Itoa(port)}})
+	require.NoError(t, err)
+	t.Cleanup(func() { stop(); _, _ = p.Wait() })
+	ep, err := h.URL(ctx, port)
+	require.NoError(t, err)
+
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
+		req, err := ep.NewRequest(ctx, http.MethodGet, "/", nil)
+		require.NoError(t, err)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "echo")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			conn := resp.Body.(io.ReadWriteCloser)
+			defer conn.Close()
+			_, err = io.WriteString(conn, "hello\n")
+			require.NoError(t, err)
+			got := make([]byte, len("HELLO\n"))
+			_, err = io.ReadFull(conn, got)
+			require.NoError(t, err)
+			require.Equal(t, "HELLO\n", string(got))
+			return
+		}
+		body(t, resp)
+		select {
+		case <-p.Done():
+			res, _ := p.Wait()
+			t.Fatalf("the server exited: %s", res.Stderr)
+		case <-time.After(delay):
+		}
+	}
+}

@@ -82,8 +82,9 @@ type terminal struct {
 func (t *terminal) Read(b []byte) (int, error) {
 	n, err := t.ptmx.Read(b)
 	// Linux reports a terminal whose every other end has closed (the
-	// command and its children have exited) as EIO, after its output.
-	if errors.Is(err, syscall.EIO) {
+	// command and its children have exited) as EIO, after its output; a
+	// terminal Close hung up has nothing more to show.
+	if errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrClosed) {
 		err = io.EOF
 	}
 	return n, err

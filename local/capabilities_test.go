@@ -4,6 +4,7 @@ package local_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -115,5 +116,5 @@ func TestPTYCloseEndsARead(t *testing.T) {
 	}()
 	require.NoError(t, <-got, "output before Close")
 	require.NoError(t, p.Close())
-	require.Error(t, <-got, "the pending Read ends")
+	require.ErrorIs(t, <-got, io.EOF, "the pending Read ends")
 }
