@@ -44,6 +44,7 @@ func TestCapabilitiesRejectBadInput(t *testing.T) {
 	} {
 		_, err := h.StartPTY(ctx, c, size)
 		require.ErrorIs(t, err, sandagent.ErrInvalid, name)
+		require.Contains(t, err.Error(), "fake: pty: ", name)
 	}
 	_, err := h.StartPTY(ctx, &sandagent.Cmd{Shell: "sh"}, sandagent.TermSize{Rows: 0, Cols: 80})
 	require.ErrorIs(t, err, sandagent.ErrInvalid, "zero rows")

@@ -59,7 +59,7 @@ func (c *Cmd) String() string {
 
 func (c *Cmd) validate() error {
 	invalid := func(format string, args ...any) error {
-		return &Error{Op: "exec", Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)}
+		return &Error{Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)} // the caller adds the op
 	}
 	switch {
 	case c == nil:

@@ -14,8 +14,9 @@
 // The suite covers the reuse rules (by name and by id), exec semantics
 // (separate live stdout and stderr, exit codes, Dir, Env, Timeout, ctx
 // cancellation that really kills, stdin, signals), binary-safe files, the
-// lifecycle (pause, resume, stop, start, close, destroy), concurrency and,
-// against an emulator, faults.
+// lifecycle (pause, resume, stop, start, close, destroy), concurrency,
+// ports reached through Handle.URL, terminals (StartPTY), Fork and
+// Snapshot and, against an emulator, faults.
 // A capability the provider lacks is declared in Factory.Lacks with the
 // reason: the suite checks that it fails with ErrUnsupported and skips its
 // tests, saying why. Nothing is skipped silently.
