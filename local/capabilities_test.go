@@ -118,3 +118,39 @@ func TestPTYCloseEndsARead(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.ErrorIs(t, <-got, io.EOF, "the pending Read ends")
 }
+
+// A terminal works in an isolated sandbox too, and a fork keeps the
+// parent's volumes (shared, not copied) and its isolation.
+func TestPTYAndForkWithIsolationAndVolumes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	vol := t.TempDir()
+	sb, err := local.New(local.WithDir(t.TempDir()), local.WithIsolation(), local.WithVolume(vol, "data"))
+	require.NoError(t, err)
+	h, err := sb.Attach(ctx)
+	if err != nil {
+		require.ErrorIs(t, err, sandagent.ErrUnsupported)
+		t.Skipf("no isolation here: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
+
+	p, err := h.StartPTY(ctx, &sandagent.Cmd{Shell: "tty; echo pid $$"}, sandagent.TermSize{Rows: 24, Cols: 80})
+	require.NoError(t, err)
+	shown, err := io.ReadAll(p)
+	require.NoError(t, err)
+	require.Regexp(t, `/dev/pts/\d+\r\npid 1\r\n`, string(shown), "its own PID namespace, on a terminal")
+	_, err = p.Wait()
+	require.NoError(t, err)
+
+	require.NoError(t, h.WriteFile(ctx, "data/shared.txt", []byte("v1")))
+	kids, err := h.Fork(ctx, 1)
+	require.NoError(t, err)
+	k := kids[0]
+	t.Cleanup(func() { _ = k.Destroy(context.Background()) })
+	require.NoError(t, k.WriteFile(ctx, "data/shared.txt", []byte("v2")))
+	got, err := h.ReadFile(ctx, "data/shared.txt")
+	require.NoError(t, err)
+	require.Equal(t, "v2", string(got), "the volume is shared by parent and child")
+	_, err = k.URL(ctx, 8000)
+	require.ErrorIs(t, err, sandagent.ErrUnsupported, "the child is isolated too")
+}
