@@ -153,6 +153,9 @@ type Sandbox struct {
 	timeout         time.Duration
 	autoPause       bool
 	autoResume      bool
+	autoPauseMemory *bool
+	network         *e2bapi.Network
+	volumes         []e2bapi.VolumeMount
 	env, metadata   map[string]string
 	secure          bool
 	apiKey          string
@@ -181,6 +184,8 @@ func New(opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithCreateIfMissing needs WithID"))
 	case s.autoResume && !s.autoPause:
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoResume needs WithAutoPause"))
+	case s.autoPauseMemory != nil && !*s.autoPauseMemory && (!s.autoPause || s.autoResume):
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoPauseMemory(false) needs WithAutoPause and excludes WithAutoResume"))
 	}
 	s.apiKey = cmp.Or(s.apiKey, os.Getenv("E2B_API_KEY"))
 	if s.apiKey == "" {
@@ -242,18 +247,23 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	return s.handle(sb, outcome), nil
 }
 
-func (s *Sandbox) newSandbox() newSandbox {
-	body := newSandbox{
-		TemplateID:    s.template,
-		Timeout:       seconds(s.timeout),
-		AutoPause:     s.autoPause,
-		Secure:        s.secure,
-		AllowInternet: true,
-		Metadata:      e2bapi.Labels(s.name, s.metadata),
-		EnvVars:       s.env,
+// newSandbox is the create request.
+func (s *Sandbox) newSandbox() e2bapi.NewSandbox {
+	allow := true
+	body := e2bapi.NewSandbox{
+		TemplateID:          s.template,
+		Timeout:             seconds(s.timeout),
+		AutoPause:           s.autoPause,
+		AutoPauseMemory:     s.autoPauseMemory,
+		Secure:              s.secure,
+		AllowInternetAccess: &allow,
+		Metadata:            e2bapi.Labels(s.name, s.metadata),
+		EnvVars:             s.env,
+		Network:             s.network,
+		VolumeMounts:        s.volumes,
 	}
 	if s.autoResume {
-		body.AutoResume = &autoResume{Enabled: true}
+		body.AutoResume = &e2bapi.AutoResume{Enabled: true}
 	}
 	return body
 }

@@ -234,7 +234,7 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 		Name:    s.name,
 		ID:      s.id,
 		Timeout: s.timeout,
-		Body: newSandbox{
+		Body: e2bapi.NewSandbox{
 			TemplateID: s.template,
 			Timeout:    e2bapi.Seconds(s.timeout),
 			Metadata:   e2bapi.Labels(s.name, s.metadata),

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/internal/engine"
 )
 
@@ -25,7 +26,10 @@ const (
 	clientID       = "6532622b" // deprecated, always this value
 	envdVersion    = "0.6.13"
 	envdPort       = 49983
-	defaultTimeout = 15 * time.Second // when a create or resume omits it
+	defaultTimeout = 15 * time.Second // when a v1 create or a resume omits it
+	// defaultTimeoutV2 is the timeout of a v2 create or connect that omits
+	// it.
+	defaultTimeoutV2 = 300 * time.Second
 	maxLength      = 24 * time.Hour   // the team's max_length_hours
 	minRefresh     = 15 * time.Second
 	maxListLimit   = 100
@@ -64,7 +68,7 @@ func (s *Server) controlPlane(w http.ResponseWriter, r *http.Request) {
 	if p == "/files" || p == "/envs" || strings.HasPrefix(p, "/process.Process/") || strings.HasPrefix(p, "/filesystem.Filesystem/") {
 		// envd's routes without the routing headers: the proxy cannot tell
 		// the sandbox from the host.
-		http.Error(w, "Invalid host", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "Invalid host")
 		return
 	}
 	if r.Method == http.MethodGet && p == "/health" {
@@ -82,8 +86,14 @@ func (s *Server) controlPlane(w http.ResponseWriter, r *http.Request) {
 	s.api.ServeHTTP(w, r)
 }
 
-func (s *Server) newAPIMux() *http.ServeMux {
+// newAPIMux routes the control plane: v2 create and connect (unless
+// WithV1Only), their deprecated v1 routes and the rest.
+func (s *Server) newAPIMux() http.Handler {
 	mux := http.NewServeMux()
+	if !s.v1Only {
+		mux.HandleFunc("POST /v2/sandboxes", s.createV2)
+		mux.HandleFunc("POST /v2/sandboxes/{id}/connect", s.withSandbox(s.connectV2))
+	}
 	mux.HandleFunc("POST /sandboxes", s.create)
 	mux.HandleFunc("GET /sandboxes", s.listV1)
 	mux.HandleFunc("GET /v2/sandboxes", s.listV2)
@@ -94,7 +104,7 @@ func (s *Server) newAPIMux() *http.ServeMux {
 	mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
 	mux.HandleFunc("POST /sandboxes/{id}/timeout", s.withSandbox(s.setTimeout))
 	mux.HandleFunc("POST /sandboxes/{id}/refreshes", s.withSandbox(s.refresh))
-	return mux
+	return emu.Routes(mux, writeAPIError)
 }
 
 // authenticate checks an X-API-Key value and returns the 401 message, or
@@ -162,7 +172,8 @@ func (s *Server) keepAliveLocked(w http.ResponseWriter, sb *sandbox, timeout tim
 	return true
 }
 
-// newSandbox is the body of POST /sandboxes.
+// newSandbox is the body of POST /sandboxes (NewSandbox) and of POST
+// /v2/sandboxes (NewSandboxV2: no secure, always secured).
 type newSandbox struct {
 	TemplateID      *string `json:"templateID"`
 	Timeout         *int32  `json:"timeout"`
@@ -178,12 +189,38 @@ type newSandbox struct {
 	Network             *struct {
 		AllowPublicTraffic *bool `json:"allowPublicTraffic"`
 	} `json:"network"`
+	VolumeMounts []struct {
+		Name *string `json:"name"`
+		Path *string `json:"path"`
+	} `json:"volumeMounts"`
 }
 
+// create is the deprecated POST /sandboxes: timeout 15 s by default,
+// secure only when asked.
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	var body newSandbox
 	if !decodeBody(w, r, &body, true) {
 		return
+	}
+	s.createSandbox(w, body, defaultTimeout)
+}
+
+// createV2 is POST /v2/sandboxes: timeout 300 s by default, always secure.
+func (s *Server) createV2(w http.ResponseWriter, r *http.Request) {
+	var body newSandbox
+	if !decodeBody(w, r, &body, true) {
+		return
+	}
+	body.Secure = true
+	s.createSandbox(w, body, defaultTimeoutV2)
+}
+
+func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout time.Duration) {
+	for i, m := range body.VolumeMounts {
+		if m.Name == nil || m.Path == nil {
+			validationError(w, fmt.Sprintf(`request body has an error: doesn't match schema: Error at "/volumeMounts/%d": property "name" and "path" are required`, i))
+			return
+		}
 	}
 	if body.TemplateID == nil {
 		validationError(w, `request body has an error: doesn't match schema: property "templateID" is missing`)
@@ -193,7 +230,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	timeout := defaultTimeout
 	if body.Timeout != nil {
 		timeout = time.Duration(*body.Timeout) * time.Second
 	}
@@ -397,9 +433,41 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 	writeJSON(w, http.StatusCreated, sb.apiSandbox())
 }
 
+// connect is the deprecated POST /sandboxes/{id}/connect: the body and
+// its timeout are required.
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 	timeout, ok := requiredSeconds(w, r, "timeout")
-	if !ok || !checkTimeout(w, timeout) {
+	if !ok {
+		return
+	}
+	s.connectSandbox(w, sb, timeout)
+}
+
+// connectV2 is POST /v2/sandboxes/{id}/connect: the body is optional, an
+// omitted timeout is 300 s.
+func (s *Server) connectV2(w http.ResponseWriter, r *http.Request, sb *sandbox) {
+	var body struct {
+		Timeout *int64 `json:"timeout"`
+		Memory  *bool  `json:"memory"`
+	}
+	if !decodeBody(w, r, &body, false) {
+		return
+	}
+	timeout := defaultTimeoutV2
+	if body.Timeout != nil {
+		if *body.Timeout < 0 {
+			validationError(w, `request body has an error: doesn't match schema: Error at "/timeout": number must be at least 0`)
+			return
+		}
+		timeout = time.Duration(*body.Timeout) * time.Second
+	}
+	s.connectSandbox(w, sb, timeout)
+}
+
+// connectSandbox resumes a paused sandbox (201) or extends a running one's
+// timeout (200).
+func (s *Server) connectSandbox(w http.ResponseWriter, sb *sandbox, timeout time.Duration) {
+	if !checkTimeout(w, timeout) {
 		return
 	}
 	if sb.paused {

@@ -47,16 +47,16 @@ type proxyError struct {
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, envd http.Handler) {
 	id, portStr := r.Header.Get(headerSandboxID), r.Header.Get(headerSandboxPort)
 	if id == "" || portStr == "" {
-		http.Error(w, "missing header", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "missing header")
 		return
 	}
 	port, err := strconv.ParseUint(portStr, 10, 64)
 	if err != nil {
-		http.Error(w, "Invalid sandbox port", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "Invalid sandbox port")
 		return
 	}
 	if !idPattern.MatchString(id) {
-		http.Error(w, "Invalid sandbox ID", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "Invalid sandbox ID")
 		return
 	}
 	s.mu.Lock()

@@ -42,7 +42,8 @@ type Server struct {
 	cleanup   func() // removes a temporary dir
 	apiKey    string
 	templates map[string]bool
-	api       *http.ServeMux // the control plane's routes
+	api       http.Handler // the control plane's routes
+	v1Only    bool
 	keepalive time.Duration
 	tokenKey  []byte
 
@@ -81,6 +82,11 @@ func WithTemplates(ids ...string) Option {
 		}
 	}
 }
+
+// WithV1Only serves create and connect on their deprecated v1 routes only,
+// as a self-hosted or older E2B-compatible service does: the v2 routes are
+// 404.
+func WithV1Only() Option { return func(s *Server) { s.v1Only = true } }
 
 // WithKeepaliveInterval makes every process stream send a keepalive event
 // after d without data, whatever its Keepalive-Ping-Interval header says
@@ -121,10 +127,11 @@ func NewServer(opts ...Option) *Server {
 	envd.HandleFunc("POST /files", s.postFiles)
 	envd.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	envd.HandleFunc("GET /envs", s.getEnvs)
+	envdRoutes := emu.Routes(envd, writeAPIError)
 
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
-			s.proxy(w, r, envd)
+			s.proxy(w, r, envdRoutes)
 			return
 		}
 		s.controlPlane(w, r)

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -39,6 +40,10 @@ type Dialect struct {
 	// to an operation the sandbox's state forbids ("sandbox is paused").
 	// E2B's 409s stay ErrConflict, except on pause.
 	ConflictIsState bool
+	// ConnectAlways200: connect answers 200 whether it resumed the sandbox
+	// or found it running, so Reuse tells Resumed from Reused by the state
+	// it saw before connecting (by id, one GET more).
+	ConnectAlways200 bool
 }
 
 // Options configures a Client.
@@ -55,6 +60,9 @@ type Client struct {
 	d   Dialect
 	c   *resty.Client
 	key string
+	// v1 is set once the service answered that it does not serve the v2
+	// create or connect route: every later create and connect asks v1.
+	v1 atomic.Bool
 }
 
 // New returns a Client. It does no I/O.
@@ -125,12 +133,6 @@ func path(id string, more ...string) string {
 	return "/sandboxes/" + url.PathEscape(id) + strings.Join(more, "")
 }
 
-// Create asks POST /sandboxes with body, the service's create request.
-func (c *Client) Create(ctx context.Context, body any) (Sandbox, error) {
-	r, err := c.R(ctx).SetBody(body).Post("/sandboxes")
-	return c.sandbox("create", r, err)
-}
-
 // sandbox checks a response that must carry a sandbox object and decodes
 // it, whatever its Content-Type says: a 2xx that is not one (an HTML page,
 // broken JSON, an object without an id) is an error, never a blank sandbox.
@@ -144,23 +146,6 @@ func (c *Client) sandbox(op string, r *resty.Response, err error) (Sandbox, erro
 			Message: "unexpected response: not a sandbox object"}
 	}
 	return out, nil
-}
-
-// Connect attaches to a sandbox, resuming it if it is paused, and gives it
-// timeout from now: 200 means it was running (Reused), 201 that it was
-// resumed (Resumed).
-func (c *Client) Connect(ctx context.Context, id string, timeout time.Duration) (Sandbox, sandagent.Outcome, error) {
-	r, err := c.R(httpx.Idempotent(ctx)).
-		SetBody(map[string]int32{"timeout": Seconds(timeout)}).
-		Post(path(id, "/connect"))
-	out, err := c.sandbox("connect", r, err)
-	if err != nil {
-		return out, 0, err
-	}
-	if r.StatusCode() == http.StatusCreated {
-		return out, sandagent.Resumed, nil
-	}
-	return out, sandagent.Reused, nil
 }
 
 // Get asks GET /sandboxes/{id}.

@@ -293,10 +293,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/volume/{id}", s.getVolume)
 	mux.HandleFunc("GET /api/v1/volume/name/{name}", s.volumeByName)
 	mux.HandleFunc("DELETE /api/v1/volume/{id}", s.deleteVolume)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeErr(w, http.StatusNotFound, "Not Found: "+r.Method+" "+r.URL.Path)
-	})
-	return mux
+	return emu.Routes(mux, writeErr)
 }
 
 // envelope is the wrapper around every response.
