@@ -30,12 +30,12 @@ const (
 	// defaultTimeoutV2 is the timeout of a v2 create or connect that omits
 	// it.
 	defaultTimeoutV2 = 300 * time.Second
-	maxLength      = 24 * time.Hour   // the team's max_length_hours
-	minRefresh     = 15 * time.Second
-	maxListLimit   = 100
-	cpuCount       = 2
-	memoryMB       = 512
-	diskSizeMB     = 10240
+	maxLength        = 24 * time.Hour // the team's max_length_hours
+	minRefresh       = 15 * time.Second
+	maxListLimit     = 100
+	cpuCount         = 2
+	memoryMB         = 512
+	diskSizeMB       = 10240
 )
 
 var (
