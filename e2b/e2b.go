@@ -12,7 +12,7 @@
 // the running and paused sandboxes with that name (GET /v2/sandboxes, every
 // page), picks the oldest (earliest startedAt, then smallest id, so every
 // caller picks the same one) and connects to it (POST
-// /sandboxes/{id}/connect), which extends its timeout if it runs (Outcome
+// /v2/sandboxes/{id}/connect), which extends its timeout if it runs (Outcome
 // Reused) or resumes it if it is paused (Outcome Resumed). With no match it
 // creates one (Outcome Created). Goroutines attaching the same name in one
 // process take turns; across processes Attach converges: after creating it
@@ -35,10 +35,23 @@
 // The workdir is learnt on first need (one Filesystem.Stat of the path "",
 // which envd resolves to the default workdir, else the user's home).
 //
+// # Routes
+//
+// Create and connect use E2B's current routes, POST /v2/sandboxes (the
+// NewSandboxV2 request: every sandbox is secured) and POST
+// /v2/sandboxes/{id}/connect. Against an E2B-compatible service that does
+// not serve them (a self-hosted or older one), the first create or connect
+// answered 405, or 404 without naming a sandbox or template, is sent again
+// to the deprecated v1 route (POST /sandboxes, with secure, and POST
+// /sandboxes/{id}/connect); when v1 answers, the Sandbox uses v1 from then
+// on. Request counts stay those above once v1 is known.
+//
 // # Decisions where E2B is silent
 //
 //   - Defaults follow the official SDKs: template "base", timeout 300 s,
-//     secure (envd access token), internet access on. The environment
+//     secure (envd access token), internet access on, an auto-pause that
+//     keeps memory (WithAutoPauseMemory), no network rules (WithNetwork) and
+//     no volumes (WithVolume). The environment
 //     variables E2B_API_KEY, E2B_DOMAIN, E2B_API_URL and E2B_SANDBOX_URL are
 //     read when the matching option is not given. A missing API key makes
 //     New fail with ErrAuth.
