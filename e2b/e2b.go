@@ -179,17 +179,43 @@ type Sandbox struct {
 	logger          *slog.Logger
 	keepalive       time.Duration // 0: keepaliveInterval
 
+	svc e2bapi.Service
 	api *e2bapi.Client
 }
 
+// e2bService is E2B itself.
+var e2bService = e2bapi.Service{
+	Dialect:         e2bapi.Dialect{Provider: ProviderName, UserAgent: userAgent},
+	KeyEnv:          "E2B_API_KEY",
+	DomainEnv:       "E2B_DOMAIN",
+	APIURLEnv:       "E2B_API_URL",
+	SandboxURLEnv:   "E2B_SANDBOX_URL",
+	DefaultDomain:   DefaultDomain,
+	DefaultTemplate: DefaultTemplate,
+	ValidID:         validID,
+	IDForm:          "lowercase letters and digits",
+}
+
 // New returns an E2B Sandbox configuration. It does no I/O.
-func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout, secure: true}
+func New(opts ...Option) (*Sandbox, error) { return NewService(e2bService, opts...) }
+
+// NewService returns a Sandbox configuration for svc, an E2B-compatible
+// service other than E2B, under its own provider name, defaults and
+// environment variables. It is the base of this module's providers that
+// speak E2B's protocol (package sandbase); Service is internal to the
+// module. It does no I/O.
+func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
+	s := &Sandbox{svc: svc, timeout: DefaultTimeout, secure: true}
 	for _, o := range opts {
 		if err := o(s); err != nil {
-			return nil, wrap("new", err)
+			return nil, s.wrap("new", err)
 		}
 	}
+	if svc.TemplateEnv != "" {
+		s.template = cmp.Or(s.template, os.Getenv(svc.TemplateEnv))
+	}
+	s.template = cmp.Or(s.template, svc.DefaultTemplate)
+	wrap := s.wrap
 	switch {
 	case s.name != "" && s.id != "":
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithName and WithID both given; choose one"))
@@ -199,15 +225,17 @@ func New(opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoResume needs WithAutoPause"))
 	case s.autoPauseMemory != nil && !*s.autoPauseMemory && (!s.autoPause || s.autoResume):
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoPauseMemory(false) needs WithAutoPause and excludes WithAutoResume"))
+	case s.template == "" && (s.id == "" || s.createIfMissing):
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "no template to create sandboxes from: use WithTemplate or set %s", svc.TemplateEnv))
 	}
-	s.apiKey = cmp.Or(s.apiKey, os.Getenv("E2B_API_KEY"))
+	s.apiKey = cmp.Or(s.apiKey, os.Getenv(svc.KeyEnv))
 	if s.apiKey == "" {
-		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set E2B_API_KEY"))
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set %s", svc.KeyEnv))
 	}
-	s.domain = cmp.Or(s.domain, os.Getenv("E2B_DOMAIN"), DefaultDomain)
-	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv("E2B_API_URL"), "https://api."+s.domain), "/")
-	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv("E2B_SANDBOX_URL")), "/")
-	for what, u := range map[string]string{"E2B_API_URL": s.apiURL, "E2B_SANDBOX_URL": s.sandboxURL} {
+	s.domain = cmp.Or(s.domain, os.Getenv(svc.DomainEnv), svc.DefaultDomain)
+	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv(svc.APIURLEnv), svc.DefaultAPIURL, "https://api."+s.domain), "/")
+	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv(svc.SandboxURLEnv)), "/")
+	for what, u := range map[string]string{svc.APIURLEnv: s.apiURL, svc.SandboxURLEnv: s.sandboxURL} {
 		if u != "" {
 			if err := e2bapi.CheckURL(what, u); err != nil {
 				return nil, wrap("new", err)
@@ -218,7 +246,7 @@ func New(opts ...Option) (*Sandbox, error) {
 		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
 	}
 	s.api = e2bapi.New(e2bapi.Options{
-		Dialect:    dialect,
+		Dialect:    svc.Dialect,
 		BaseURL:    s.apiURL,
 		APIKey:     s.apiKey,
 		HTTPClient: s.hc,
@@ -227,15 +255,25 @@ func New(opts ...Option) (*Sandbox, error) {
 	return s, nil
 }
 
-// wrap tags err with the provider and op.
+// wrap tags err with E2B and op.
 func wrap(op string, err error) error {
 	return sandagent.WrapError(ProviderName, op, err)
+}
+
+// wrap tags err with the service's provider and op.
+func (s *Sandbox) wrap(op string, err error) error {
+	return sandagent.WrapError(s.svc.Provider, op, err)
+}
+
+// wrap tags err with the service's provider and op.
+func (h *handle) wrap(op string, err error) error {
+	return sandagent.WrapError(h.provider, op, err)
 }
 
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, s.svc.Provider, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
@@ -255,7 +293,7 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 		return nil, err
 	}
 	if sb.SandboxID == "" { // an answer that was not the sandbox object
-		return nil, &sandagent.Error{Provider: ProviderName, Op: "attach", Message: "unexpected response: no sandbox id"}
+		return nil, &sandagent.Error{Provider: s.svc.Provider, Op: "attach", Message: "unexpected response: no sandbox id"}
 	}
 	return s.handle(sb, outcome), nil
 }

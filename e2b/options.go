@@ -28,8 +28,8 @@ func WithName(name string) Option {
 // WithID reattaches by the id that Handle.ID returned.
 func WithID(id string) Option {
 	return func(s *Sandbox) error {
-		if !validID(id) {
-			return sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want lowercase letters and digits", id)
+		if !s.svc.ValidID(id) {
+			return sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want %s", id, s.svc.IDForm)
 		}
 		s.id = id
 		return nil

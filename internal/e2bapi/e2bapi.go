@@ -104,6 +104,9 @@ type Sandbox struct {
 	Domain             *string `json:"domain,omitempty"`
 }
 
+// Provider returns the provider's name, for errors.
+func (c *Client) Provider() string { return c.d.Provider }
+
 // Seconds is d in whole seconds, rounded up as the SDKs do, within int32.
 func Seconds(d time.Duration) int32 {
 	s := math.Ceil(d.Seconds())
