@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sandagent/sandagent/internal/emu"
@@ -23,14 +24,12 @@ import (
 
 // Constants of the real service.
 const (
-	clientID       = "6532622b" // deprecated, always this value
 	envdVersion    = "0.6.13"
 	envdPort       = 49983
 	defaultTimeout = 15 * time.Second // when a v1 create or a resume omits it
 	// defaultTimeoutV2 is the timeout of a v2 create or connect that omits
 	// it.
 	defaultTimeoutV2 = 300 * time.Second
-	maxLength        = 24 * time.Hour // the team's max_length_hours
 	minRefresh       = 15 * time.Second
 	maxListLimit     = 100
 	cpuCount         = 2
@@ -50,7 +49,7 @@ type sandbox struct {
 	template   string
 	eng        *engine.Sandbox
 	secure     bool
-	token      string // envdAccessToken when secure
+	token      atomic.Pointer[string] // envdAccessToken when secure; envd reads it unlocked
 	internet   *bool
 	metadata   map[string]string
 	envVars    map[string]string
@@ -76,7 +75,7 @@ func (s *Server) controlPlane(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "Health check successful")
 		return
 	}
-	if msg := s.authenticate(r.Header.Get("X-API-Key")); msg != "" {
+	if msg := s.d.Authenticate(r.Header.Get("X-API-Key"), s.apiKey); msg != "" {
 		writeAPIError(w, http.StatusUnauthorized, msg)
 		return
 	}
@@ -94,29 +93,31 @@ func (s *Server) newAPIMux() http.Handler {
 		mux.HandleFunc("POST /v2/sandboxes", s.createV2)
 		mux.HandleFunc("POST /v2/sandboxes/{id}/connect", s.withSandbox(s.connectV2))
 	}
-	mux.HandleFunc("POST /sandboxes", s.create)
-	mux.HandleFunc("GET /sandboxes", s.listV1)
+	if !s.d.V2Only {
+		mux.HandleFunc("POST /sandboxes", s.create)
+		mux.HandleFunc("GET /sandboxes", s.listV1)
+		mux.HandleFunc("POST /sandboxes/{id}/resume", s.withSandbox(s.resume))
+		mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
+		mux.HandleFunc("POST /sandboxes/{id}/refreshes", s.withSandbox(s.refresh))
+	}
 	mux.HandleFunc("GET /v2/sandboxes", s.listV2)
 	mux.HandleFunc("GET /sandboxes/{id}", s.withSandbox(s.get))
 	mux.HandleFunc("DELETE /sandboxes/{id}", s.withSandbox(s.kill))
 	mux.HandleFunc("POST /sandboxes/{id}/pause", s.withSandbox(s.pause))
-	mux.HandleFunc("POST /sandboxes/{id}/resume", s.withSandbox(s.resume))
-	mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
 	mux.HandleFunc("POST /sandboxes/{id}/timeout", s.withSandbox(s.setTimeout))
-	mux.HandleFunc("POST /sandboxes/{id}/refreshes", s.withSandbox(s.refresh))
 	return emu.Routes(mux, writeAPIError)
 }
 
-// authenticate checks an X-API-Key value and returns the 401 message, or
-// "" when the key is the accepted one.
-func (s *Server) authenticate(key string) string {
+// authenticate checks an X-API-Key value as E2B does and returns the 401
+// message, or "" when the key is the accepted one.
+func authenticate(key, accepted string) string {
 	const invalid = "Invalid API key, please visit https://e2b.dev/docs/api-key for more information.\n"
 	switch {
 	case key == "":
 		return "authorization header is missing"
 	case !strings.HasPrefix(key, "e2b_"):
 		return "authorization header is malformed"
-	case key == s.apiKey:
+	case key == accepted:
 		return ""
 	case !apiKeyPattern.MatchString(key):
 		return invalid + "Invalid API key format"
@@ -160,9 +161,13 @@ func (s *Server) killLocked(sb *sandbox) {
 // the maximum length; without allowShorter only later.
 func (s *Server) keepAliveLocked(w http.ResponseWriter, sb *sandbox, timeout time.Duration, allowShorter bool) bool {
 	now := s.Clock.Now()
-	left := sb.startedAt.Add(maxLength).Sub(now)
+	left := sb.startedAt.Add(s.d.MaxLifetime).Sub(now)
 	if left <= 0 {
-		writeAPIError(w, http.StatusBadRequest, "Max instance length exceeded")
+		if s.d.LifetimeExceeded != "" {
+			writeAPIError(w, http.StatusConflict, s.d.LifetimeExceeded)
+		} else {
+			writeAPIError(w, http.StatusBadRequest, "Max instance length exceeded")
+		}
 		return false
 	}
 	end := now.Add(min(timeout, left))
@@ -238,8 +243,10 @@ func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout t
 	case timeout <= 0:
 		writeAPIError(w, http.StatusBadRequest, "Timeout must be greater than 0")
 		return
-	case timeout > maxLength:
-		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", maxLength/time.Hour))
+	case timeout > s.d.MaxLifetime && s.d.CutTimeout:
+		timeout = s.d.MaxLifetime
+	case timeout > s.d.MaxLifetime:
+		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", s.d.MaxLifetime/time.Hour))
 		return
 	case body.AutoPauseMemory != nil && !*body.AutoPauseMemory && !body.AutoPause:
 		writeAPIError(w, http.StatusBadRequest, "autoPauseMemory=false only applies when autoPause is true.")
@@ -264,10 +271,10 @@ func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout t
 		timeout: timeout, startedAt: now, endAt: now.Add(timeout),
 	}
 	if sb.secure {
-		sb.token = s.accessToken(id)
+		sb.setToken(s.newToken(id))
 	}
 	s.sandboxes[id] = sb
-	writeJSON(w, http.StatusCreated, sb.apiSandbox())
+	writeJSON(w, http.StatusCreated, s.apiSandbox(sb))
 }
 
 // resolveTemplate checks "name[:tag]" and returns the name.
@@ -275,7 +282,8 @@ func (s *Server) resolveTemplate(w http.ResponseWriter, ref string) (string, boo
 	name, tag, hasTag := strings.Cut(ref, ":")
 	switch {
 	case !s.templates[name]:
-		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("template '%s' not found", name))
+		status, msg := s.d.UnknownTemplate(name)
+		writeAPIError(w, status, msg)
 		return "", false
 	case hasTag && tag != "default":
 		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("tag '%s' does not exist for template '%s'", tag, name))
@@ -305,15 +313,28 @@ func (s *Server) withSandbox(h func(http.ResponseWriter, *http.Request, *sandbox
 		}
 		sb := s.sandboxes[parts[0]]
 		if sb == nil {
-			writeNotFound(w, parts[0])
+			s.writeNotFound(w, parts[0])
 			return
 		}
 		h(w, r, sb)
 	}
 }
 
-func writeNotFound(w http.ResponseWriter, id string) {
-	writeAPIError(w, http.StatusNotFound, fmt.Sprintf("Sandbox %q doesn't exist or you don't have access to it", id))
+func (s *Server) writeNotFound(w http.ResponseWriter, id string) {
+	writeAPIError(w, http.StatusNotFound, s.d.NotFound(id))
+}
+
+// The messages of E2B's errors.
+func notFound(id string) string {
+	return fmt.Sprintf("Sandbox %q doesn't exist or you don't have access to it", id)
+}
+
+func unknownTemplate(name string) (int, string) {
+	return http.StatusNotFound, fmt.Sprintf("template '%s' not found", name)
+}
+
+func alreadyPaused(id string) string {
+	return fmt.Sprintf("Error pausing sandbox - sandbox '%s' is already paused", id)
 }
 
 // apiSandbox is the Sandbox schema: the answer to create, connect and resume.
@@ -326,10 +347,10 @@ type apiSandbox struct {
 	EnvdAccessToken string `json:"envdAccessToken,omitempty"`
 }
 
-func (sb *sandbox) apiSandbox() apiSandbox {
+func (s *Server) apiSandbox(sb *sandbox) apiSandbox {
 	return apiSandbox{
-		TemplateID: sb.template, SandboxID: sb.id, Alias: sb.template, ClientID: clientID,
-		EnvdVersion: envdVersion, EnvdAccessToken: sb.token,
+		TemplateID: sb.template, SandboxID: sb.id, Alias: sb.template, ClientID: s.d.ClientID,
+		EnvdVersion: envdVersion, EnvdAccessToken: sb.accessToken(),
 	}
 }
 
@@ -369,9 +390,9 @@ func (sb *sandbox) state() string {
 	return "running"
 }
 
-func (sb *sandbox) listed() listedSandbox {
+func (s *Server) listed(sb *sandbox) listedSandbox {
 	return listedSandbox{
-		TemplateID: sb.template, Alias: sb.template, SandboxID: sb.id, ClientID: clientID,
+		TemplateID: sb.template, Alias: sb.template, SandboxID: sb.id, ClientID: s.d.ClientID,
 		StartedAt: sb.startedAt.UTC(), EndAt: sb.endAt.UTC(),
 		CPUCount: cpuCount, MemoryMB: memoryMB, DiskSizeMB: diskSizeMB,
 		Metadata: sb.metadata, State: sb.state(), EnvdVersion: envdVersion,
@@ -379,7 +400,7 @@ func (sb *sandbox) listed() listedSandbox {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, sb *sandbox) {
-	d := sandboxDetail{listedSandbox: sb.listed(), EnvdAccessToken: sb.token, AllowInternetAccess: sb.internet}
+	d := sandboxDetail{listedSandbox: s.listed(sb), EnvdAccessToken: sb.accessToken(), AllowInternetAccess: sb.internet}
 	d.Lifecycle = lifecycle{AutoResume: sb.autoResume, OnTimeout: "kill"}
 	if sb.autoPause {
 		d.Lifecycle.OnTimeout = "pause"
@@ -400,7 +421,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 		return
 	}
 	if sb.paused {
-		writeAPIError(w, http.StatusConflict, fmt.Sprintf("Error pausing sandbox - sandbox '%s' is already paused", sb.id))
+		writeAPIError(w, http.StatusConflict, s.d.AlreadyPaused(sb.id))
 		return
 	}
 	s.pauseLocked(sb, s.Clock.Now())
@@ -419,7 +440,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 	if body.Timeout != nil {
 		timeout = time.Duration(*body.Timeout) * time.Second
 	}
-	if !checkTimeout(w, timeout) {
+	if !s.checkTimeout(w, timeout) {
 		return
 	}
 	if !sb.paused {
@@ -430,7 +451,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 		sb.autoPause = *body.AutoPause
 	}
 	s.resumeLocked(sb, timeout)
-	writeJSON(w, http.StatusCreated, sb.apiSandbox())
+	writeJSON(w, http.StatusCreated, s.apiSandbox(sb))
 }
 
 // connect is the deprecated POST /sandboxes/{id}/connect: the body and
@@ -467,17 +488,33 @@ func (s *Server) connectV2(w http.ResponseWriter, r *http.Request, sb *sandbox) 
 // connectSandbox resumes a paused sandbox (201) or extends a running one's
 // timeout (200).
 func (s *Server) connectSandbox(w http.ResponseWriter, sb *sandbox, timeout time.Duration) {
-	if !checkTimeout(w, timeout) {
+	if !s.checkTimeout(w, timeout) {
 		return
 	}
-	if sb.paused {
-		s.resumeLocked(sb, timeout)
-		writeJSON(w, http.StatusCreated, sb.apiSandbox())
+	resumed := sb.paused
+	if resumed {
+		s.resumeLocked(sb, min(timeout, s.d.MaxLifetime))
+	} else if !s.keepAliveLocked(w, sb, timeout, false) {
 		return
 	}
-	if s.keepAliveLocked(w, sb, timeout, false) {
-		writeJSON(w, http.StatusOK, sb.apiSandbox())
+	if s.d.TokenPerConnect && sb.secure {
+		sb.setToken(s.newToken(sb.id))
 	}
+	status := http.StatusOK
+	if resumed && !s.d.ConnectAlways200 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, s.apiSandbox(sb))
+}
+
+func (sb *sandbox) setToken(t string) { sb.token.Store(&t) }
+
+// accessToken is the sandbox's envdAccessToken, "" when not secure.
+func (sb *sandbox) accessToken() string {
+	if t := sb.token.Load(); t != nil {
+		return *t
+	}
+	return ""
 }
 
 func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request, sb *sandbox) {
@@ -485,8 +522,12 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request, sb *sandbox)
 	if !ok {
 		return
 	}
-	if sb.paused { // paused sandboxes are not in the running store
-		writeNotFound(w, sb.id)
+	switch {
+	case sb.paused && s.d.NotActive != "":
+		writeAPIError(w, http.StatusConflict, s.d.NotActive)
+		return
+	case sb.paused: // paused sandboxes are not in the running store
+		s.writeNotFound(w, sb.id)
 		return
 	}
 	if s.keepAliveLocked(w, sb, timeout, true) {
@@ -510,7 +551,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 		d = max(time.Duration(*body.Duration)*time.Second, minRefresh)
 	}
 	if sb.paused {
-		writeNotFound(w, sb.id)
+		s.writeNotFound(w, sb.id)
 		return
 	}
 	if s.keepAliveLocked(w, sb, d, false) {
@@ -518,9 +559,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 	}
 }
 
-func checkTimeout(w http.ResponseWriter, d time.Duration) bool {
-	if d > maxLength {
-		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", maxLength/time.Hour))
+func (s *Server) checkTimeout(w http.ResponseWriter, d time.Duration) bool {
+	if d > s.d.MaxLifetime && !s.d.CutTimeout {
+		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", s.d.MaxLifetime/time.Hour))
 		return false
 	}
 	return true
@@ -576,7 +617,7 @@ func (s *Server) listV1(w http.ResponseWriter, r *http.Request) {
 	out := []listedSandbox{}
 	for _, sb := range s.sandboxes {
 		if !sb.paused && matches(sb.metadata, filter) {
-			out = append(out, sb.listed())
+			out = append(out, s.listed(sb))
 		}
 	}
 	sortListed(out, false)
@@ -645,7 +686,7 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) {
 	var out []listedSandbox
 	running := 0
 	for _, sb := range s.sandboxes {
-		l := sb.listed()
+		l := s.listed(sb)
 		l.StartedAt = l.StartedAt.Truncate(time.Microsecond) // the keyset's precision
 		if !states[l.State] || !matches(sb.metadata, filter) || l.StartedAt.Before(startedAfter) || (template != "" && template != sb.template) {
 			continue

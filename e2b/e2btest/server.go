@@ -3,6 +3,7 @@
 package e2btest
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem/filesystemconnect"
 	"github.com/sandagent/sandagent/e2b/internal/envd/process/processconnect"
+	"github.com/sandagent/sandagent/internal/e2bemu"
 	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/internal/engine"
 )
@@ -44,6 +46,7 @@ type Server struct {
 	templates map[string]bool
 	api       http.Handler // the control plane's routes
 	v1Only    bool
+	d         e2bemu.Dialect
 	keepalive time.Duration
 	tokenKey  []byte
 
@@ -83,6 +86,11 @@ func WithTemplates(ids ...string) Option {
 	}
 }
 
+// WithDialect makes the server emulate an E2B-compatible service other
+// than E2B: this module's emulators of such services are this server under
+// their dialect. Its type is internal to the module.
+func WithDialect(d e2bemu.Dialect) Option { return func(s *Server) { s.d = d } }
+
 // WithV1Only serves create and connect on their deprecated v1 routes only,
 // as a self-hosted or older E2B-compatible service does: the v2 routes are
 // 404.
@@ -110,8 +118,9 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.d = withE2BDefaults(s.d)
 	if s.apiKey == "" {
-		s.apiKey = "e2b_" + hex.EncodeToString(randomBytes(20))
+		s.apiKey = s.d.NewAPIKey()
 	}
 	var err error
 	if s.eng, s.dir, s.cleanup, err = emu.Engine(s.dir, "e2btest"); err != nil {
@@ -180,8 +189,13 @@ func (s *Server) Close() {
 	s.cleanup()
 }
 
-// accessToken is the envdAccessToken of a secure sandbox.
-func (s *Server) accessToken(id string) string {
+// newToken is a new envdAccessToken of the secure sandbox id: an HMAC of
+// the id, so that it stays across pause and resume, or, with
+// TokenPerConnect, a random one.
+func (s *Server) newToken(id string) string {
+	if s.d.TokenPerConnect {
+		return hex.EncodeToString(randomBytes(32))
+	}
 	m := hmac.New(sha256.New, s.tokenKey)
 	m.Write([]byte(id))
 	return hex.EncodeToString(m.Sum(nil))
@@ -191,6 +205,28 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// withE2BDefaults fills the fields d leaves zero with E2B's behaviour.
+func withE2BDefaults(d e2bemu.Dialect) e2bemu.Dialect {
+	if d.Authenticate == nil {
+		d.Authenticate = authenticate
+	}
+	if d.NewAPIKey == nil {
+		d.NewAPIKey = func() string { return "e2b_" + hex.EncodeToString(randomBytes(20)) }
+	}
+	d.ClientID = cmp.Or(d.ClientID, "6532622b") // deprecated, always this value
+	d.MaxLifetime = cmp.Or(d.MaxLifetime, 24*time.Hour)
+	if d.NotFound == nil {
+		d.NotFound = notFound
+	}
+	if d.AlreadyPaused == nil {
+		d.AlreadyPaused = alreadyPaused
+	}
+	if d.UnknownTemplate == nil {
+		d.UnknownTemplate = unknownTemplate
+	}
+	return d
 }
 
 // writeJSON writes v as the JSON body of a status response.
