@@ -14,7 +14,6 @@ import (
 	"github.com/sandagent/sandagent/internal/e2bapi"
 )
 
-
 // seconds is d in whole seconds, rounded up as the SDKs do, within int32.
 func seconds(d time.Duration) int32 { return e2bapi.Seconds(d) }
 

@@ -38,8 +38,8 @@ type watchdog struct {
 	provider string
 	limit    time.Duration
 	timer    *time.Timer
-	cancel  context.CancelFunc // ends the stream
-	stalled atomic.Bool
+	cancel   context.CancelFunc // ends the stream
+	stalled  atomic.Bool
 }
 
 // watch returns the ctx for a stream call and its watchdog, armed: it

@@ -8,7 +8,7 @@ type Service struct {
 	// The environment variables of the API key, the domain, the control
 	// plane's URL, envd's base URL and the template ("": none).
 	KeyEnv, DomainEnv, APIURLEnv, SandboxURLEnv, TemplateEnv string
-	DefaultDomain string
+	DefaultDomain                                            string
 	// DefaultAPIURL is the control plane's URL when none is given; "" means
 	// https://api.<domain>.
 	DefaultAPIURL string
