@@ -93,11 +93,11 @@ func (s *Server) newAPIMux() http.Handler {
 		mux.HandleFunc("POST /v2/sandboxes", s.createV2)
 		mux.HandleFunc("POST /v2/sandboxes/{id}/connect", s.withSandbox(s.connectV2))
 	}
-	if !s.d.V2Only {
-		mux.HandleFunc("POST /sandboxes", s.create)
+	mux.HandleFunc("POST /sandboxes", s.create)
+	mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
+	if !s.d.NoLegacy {
 		mux.HandleFunc("GET /sandboxes", s.listV1)
 		mux.HandleFunc("POST /sandboxes/{id}/resume", s.withSandbox(s.resume))
-		mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
 		mux.HandleFunc("POST /sandboxes/{id}/refreshes", s.withSandbox(s.refresh))
 	}
 	mux.HandleFunc("GET /v2/sandboxes", s.listV2)
@@ -133,9 +133,13 @@ func (s *Server) expireLocked() {
 		if sb.paused || now.Before(sb.endAt) {
 			continue
 		}
-		if sb.autoPause {
+		switch {
+		case sb.autoPause:
 			s.pauseLocked(sb, sb.endAt)
-		} else {
+		case s.d.LifetimeExceeded != "" && !sb.endAt.Before(sb.startedAt.Add(s.d.MaxLifetime)):
+			s.killLocked(sb)
+			s.ended[sb.id] = true // its lifetime ran out: a 409 tells it
+		default:
 			s.killLocked(sb)
 		}
 	}
@@ -221,6 +225,12 @@ func (s *Server) createV2(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout time.Duration) {
+	if s.d.Admit != nil {
+		if status, msg := s.d.Admit(); status != 0 {
+			writeAPIError(w, status, msg)
+			return
+		}
+	}
 	for i, m := range body.VolumeMounts {
 		if m.Name == nil || m.Path == nil {
 			validationError(w, fmt.Sprintf(`request body has an error: doesn't match schema: Error at "/volumeMounts/%d": property "name" and "path" are required`, i))
@@ -312,7 +322,15 @@ func (s *Server) withSandbox(h func(http.ResponseWriter, *http.Request, *sandbox
 			return
 		}
 		sb := s.sandboxes[parts[0]]
-		if sb == nil {
+		switch {
+		case sb == nil && s.ended[parts[0]] && r.Method == http.MethodDelete:
+			delete(s.ended, parts[0])
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case sb == nil && s.ended[parts[0]]:
+			writeAPIError(w, http.StatusConflict, s.d.LifetimeExceeded)
+			return
+		case sb == nil:
 			s.writeNotFound(w, parts[0])
 			return
 		}

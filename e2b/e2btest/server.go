@@ -56,6 +56,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
+	ended     map[string]bool // killed at the end of their lifetime, with Dialect.LifetimeExceeded
 
 	cut   atomic.Int64 // the next stream is cut after this many data events; -1: off
 	stall atomic.Int64 // the next stream goes silent after this many data events; -1: off
@@ -111,6 +112,7 @@ func NewServer(opts ...Option) *Server {
 		Clock:     &emu.Clock{},
 		templates: map[string]bool{"base": true},
 		sandboxes: map[string]*sandbox{},
+		ended:     map[string]bool{},
 		tokenKey:  randomBytes(32),
 	}
 	s.cut.Store(-1)

@@ -15,9 +15,9 @@ type Dialect struct {
 	NewAPIKey func() string
 	// ClientID is the deprecated clientID of sandbox objects.
 	ClientID string
-	// V2Only serves create and connect on their v2 routes only, lists on GET
-	// /v2/sandboxes only, and neither /resume nor /refreshes.
-	V2Only bool
+	// NoLegacy serves neither the v1 list (GET /sandboxes), /resume nor
+	// /refreshes.
+	NoLegacy bool
 	// ConnectAlways200: connect answers 200 whether it resumed the sandbox
 	// or found it running.
 	ConnectAlways200 bool
@@ -36,11 +36,15 @@ type Dialect struct {
 	// sandbox that is not running; "" answers E2B's 404.
 	NotActive string
 	// LifetimeExceeded is the 409 message of a keep-alive or connect of a
-	// sandbox at the end of its lifetime; "" answers E2B's 400.
+	// sandbox at the end of its lifetime ("" answers E2B's 400), and of any
+	// request but DELETE for a sandbox killed when its lifetime ran out.
 	LifetimeExceeded string
 	// AlreadyPaused is the 409 message of pausing a paused sandbox.
 	AlreadyPaused func(id string) string
 	// UnknownTemplate is the status and message of a create from a template
 	// that does not exist.
 	UnknownTemplate func(name string) (int, string)
+	// Admit, when set, is asked before a create: a non-zero status refuses
+	// it with that status and message (402 "insufficient balance").
+	Admit func() (int, string)
 }
