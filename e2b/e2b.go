@@ -225,15 +225,17 @@ func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoResume needs WithAutoPause"))
 	case s.autoPauseMemory != nil && !*s.autoPauseMemory && (!s.autoPause || s.autoResume):
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoPauseMemory(false) needs WithAutoPause and excludes WithAutoResume"))
-	case s.template == "" && (s.id == "" || s.createIfMissing):
-		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "no template to create sandboxes from: use WithTemplate or set %s", svc.TemplateEnv))
 	}
 	s.apiKey = cmp.Or(s.apiKey, os.Getenv(svc.KeyEnv))
 	if s.apiKey == "" {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set %s", svc.KeyEnv))
 	}
 	s.domain = cmp.Or(s.domain, os.Getenv(svc.DomainEnv), svc.DefaultDomain)
-	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv(svc.APIURLEnv), svc.DefaultAPIURL, "https://api."+s.domain), "/")
+	apiHost := "api." + s.domain
+	if svc.APIAtDomain {
+		apiHost = s.domain
+	}
+	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv(svc.APIURLEnv), "https://"+apiHost), "/")
 	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv(svc.SandboxURLEnv)), "/")
 	for what, u := range map[string]string{svc.APIURLEnv: s.apiURL, svc.SandboxURLEnv: s.sandboxURL} {
 		if u != "" {
@@ -277,6 +279,9 @@ func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
+	if s.template == "" && (s.id == "" || s.createIfMissing) {
+		return nil, sandagent.Errorf(sandagent.ErrInvalid, "no template to create a sandbox from: use WithTemplate or set %s", s.svc.TemplateEnv)
+	}
 	reuse := &e2bapi.Reuse{
 		API:             s.api,
 		BaseURL:         s.apiURL,

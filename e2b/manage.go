@@ -20,6 +20,9 @@ func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] 
 				yield(sandagent.Info{}, s.wrap("list", err))
 				return
 			}
+			if sb.Metadata[ManagedKey] != "true" { // a service that ignores the filter
+				continue
+			}
 			info := sandagent.Info{
 				Provider: s.svc.Provider, ID: sb.SandboxID, Name: sb.Metadata[NameKey],
 				State: state(sb.State), CreatedAt: sb.StartedAt, Labels: sb.Metadata,

@@ -9,9 +9,9 @@ type Service struct {
 	// plane's URL, envd's base URL and the template ("": none).
 	KeyEnv, DomainEnv, APIURLEnv, SandboxURLEnv, TemplateEnv string
 	DefaultDomain                                            string
-	// DefaultAPIURL is the control plane's URL when none is given; "" means
-	// https://api.<domain>.
-	DefaultAPIURL string
+	// APIAtDomain: the control plane is at https://<domain> when no URL
+	// is given, not at E2B's https://api.<domain>.
+	APIAtDomain bool
 	// DefaultTemplate is the template of created sandboxes when none is
 	// given; "" makes New fail when Attach may create.
 	DefaultTemplate string
