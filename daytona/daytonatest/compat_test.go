@@ -3,13 +3,8 @@
 package daytonatest_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -62,32 +57,23 @@ const assert = require('assert');
 // sdkVersions, against the emulator. It needs node and npm (see package
 // nodetest).
 func TestOfficialTypeScriptSDK(t *testing.T) {
-	node := nodetest.Node(t)
 	for _, version := range sdkVersions {
 		t.Run("sdk@"+version, func(t *testing.T) {
-			runSDK(t, node, nodetest.Install(t, "@daytonaio/sdk", version))
+			nodetest.Node(t)
+			runSDK(t, nodetest.Install(t, "@daytonaio/sdk", version))
 		})
 	}
 }
 
-func runSDK(t *testing.T, node, sdk string) {
-	script := filepath.Join(t.TempDir(), "compat.js")
-	require.NoError(t, os.WriteFile(script, []byte(compatScript), 0o644))
-
+func runSDK(t *testing.T, sdk string) {
 	srv := daytonatest.NewServer(daytonatest.WithPolls(1))
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = filepath.Dir(script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodetest.NodePath(sdk), "DAYTONA_API_KEY="+srv.APIKey(), "DAYTONA_API_URL="+srv.URL, "DAYTONA_TARGET=", "DAYTONA_ORGANIZATION_ID=",
+	out := nodetest.Run(t, false, compatScript, "NODE_PATH="+nodetest.NodePath(sdk), "DAYTONA_API_KEY="+srv.APIKey(), "DAYTONA_API_URL="+srv.URL, "DAYTONA_TARGET=", "DAYTONA_ORGANIZATION_ID=",
 		// Newer SDKs follow sandbox states over an event socket (socket.io)
 		// the emulator does not serve, retrying it for minutes, which keeps
 		// node from exiting; this makes them poll the API, as older ones do.
 		"DAYTONA_USE_DEPRECATED_POLLING=true")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s\n%v", out, srv.Requests.Requests())
-	require.Contains(t, string(out), "OK")
+	require.Contains(t, out, "OK")
 	for _, r := range []string{"POST /api/sandbox", "GET /api/sandbox/ts-compat", "/stop", "/start", "/process/execute", "/files/bulk-upload", "/files/bulk-download"} {
 		found := false
 		for _, got := range srv.Requests.Requests() {

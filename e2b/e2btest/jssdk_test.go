@@ -3,15 +3,9 @@
 package e2btest_test
 
 import (
-	"context"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -83,57 +77,39 @@ console.log('OK');
 // sdkVersions, against the emulator. It needs node and npm (see package
 // nodetest).
 func TestOfficialJSSDK(t *testing.T) {
-	node := nodetest.Node(t)
 	for _, version := range sdkVersions {
 		t.Run("e2b@"+version, func(t *testing.T) {
-			dir := nodetest.Install(t, "e2b", version)
-			module := nodetest.Entry(dir, "e2b", "dist/index.mjs")
-			v2 := version != "2.50.0"
-			runSDK(t, node, module, v2)
+			nodetest.Node(t)
+			module := nodetest.Entry(nodetest.Install(t, "e2b", version), "e2b", "dist/index.mjs")
+			s := e2btest.NewServer() // a running clock: the SDK signs URLs with the real time
+			t.Cleanup(s.Close)
+			out := nodetest.Run(t, true, sdkScript,
+				"E2B_MODULE_URL="+nodetest.FileURL(module),
+				"SANDBOX_TEST_KEY="+s.APIKey(),
+				"E2B_API_URL="+s.URL,
+				"E2B_SANDBOX_URL="+s.URL,
+				"E2B_API_KEY=",
+				"E2B_DEBUG=false",
+			)
+			assert.Equal(t, "OK", strings.TrimSpace(out))
+			ids := regexp.MustCompile(`/i[a-z0-9]{20}`)
+			var reqs []string
+			for _, r := range s.Requests.Requests() {
+				reqs = append(reqs, ids.ReplaceAllString(r, "/{id}"))
+			}
+			create, connect := "POST /sandboxes", "POST /sandboxes/{id}/connect"
+			if version != "2.50.0" {
+				create, connect = "POST /v2/sandboxes", "POST /v2/sandboxes/{id}/connect"
+			}
+			assert.Equal(t, []string{
+				create, "GET /v2/sandboxes", connect,
+				"POST /process.Process/Start", "POST /process.Process/Start",
+				"POST /files", "GET /files", "POST /files", "GET /files", "POST /process.Process/Start",
+				"POST /filesystem.Filesystem/Stat", "POST /filesystem.Filesystem/ListDir", "GET /files",
+				"POST /sandboxes/{id}/pause", "GET /sandboxes/{id}", "GET /health",
+				connect, "GET /files", "GET /health",
+				"DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}",
+			}, reqs)
 		})
 	}
-}
-
-func runSDK(t *testing.T, node, module string, v2 bool) {
-	s := e2btest.NewServer() // a running clock: the SDK signs URLs with the real time
-	t.Cleanup(s.Close)
-	dir := t.TempDir()
-	script := filepath.Join(dir, "sdk.mjs")
-	if err := os.WriteFile(script, []byte(sdkScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"E2B_MODULE_URL="+(&url.URL{Scheme: "file", Path: module}).String(),
-		"SANDBOX_TEST_KEY="+s.APIKey(),
-		"E2B_API_URL="+s.URL,
-		"E2B_SANDBOX_URL="+s.URL,
-		"E2B_API_KEY=",
-		"E2B_DEBUG=false",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "OK" {
-		t.Fatalf("SDK script: %v\n%s", err, out)
-	}
-	ids := regexp.MustCompile(`/i[a-z0-9]{20}`)
-	var reqs []string
-	for _, r := range s.Requests.Requests() {
-		reqs = append(reqs, ids.ReplaceAllString(r, "/{id}"))
-	}
-	create, connect := "POST /sandboxes", "POST /sandboxes/{id}/connect"
-	if v2 {
-		create, connect = "POST /v2/sandboxes", "POST /v2/sandboxes/{id}/connect"
-	}
-	assert.Equal(t, []string{
-		create, "GET /v2/sandboxes", connect,
-		"POST /process.Process/Start", "POST /process.Process/Start",
-		"POST /files", "GET /files", "POST /files", "GET /files", "POST /process.Process/Start",
-		"POST /filesystem.Filesystem/Stat", "POST /filesystem.Filesystem/ListDir", "GET /files",
-		"POST /sandboxes/{id}/pause", "GET /sandboxes/{id}", "GET /health",
-		connect, "GET /files", "GET /health",
-		"DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}",
-	}, reqs)
 }

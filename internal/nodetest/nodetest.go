@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,3 +160,35 @@ func lock(path string) (func(), error) {
 	}
 	return func() { _ = f.Close() }, nil
 }
+
+// runTimeout bounds one script.
+const runTimeout = 2 * time.Minute
+
+// Run runs script (an ES module when esm, else CommonJS) with node in a
+// temporary directory, with env added to the test's environment, and
+// returns its output. A script that fails fails the test, with its output.
+func Run(t testing.TB, esm bool, script string, env ...string) string {
+	t.Helper()
+	node := Node(t)
+	name := "script.cjs"
+	if esm {
+		name = "script.mjs"
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, path)
+	cmd.Dir = filepath.Dir(path)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", name, err, out)
+	}
+	return string(out)
+}
+
+// FileURL is the file: URL of path, for an ES module's import().
+func FileURL(path string) string { return (&url.URL{Scheme: "file", Path: path}).String() }

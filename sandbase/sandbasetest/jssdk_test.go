@@ -3,15 +3,9 @@
 package sandbasetest_test
 
 import (
-	"context"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,52 +63,37 @@ console.log('OK');
 // E2B_API_KEY), with E2B_SANDBOX_URL for envd: the emulator serves envd on
 // its own port. It needs node and npm (see package nodetest).
 func TestOfficialE2BSDK(t *testing.T) {
-	node := nodetest.Node(t)
 	for _, version := range sdkVersions {
 		t.Run("e2b@"+version, func(t *testing.T) {
-			dir := nodetest.Install(t, "e2b", version)
-			runQuickstart(t, node, nodetest.Entry(dir, "e2b", "dist/index.mjs"), version != "2.50.0")
+			nodetest.Node(t)
+			module := nodetest.Entry(nodetest.Install(t, "e2b", version), "e2b", "dist/index.mjs")
+			srv := sandbasetest.NewServer() // a running clock, as the SDK's
+			t.Cleanup(srv.Close)
+			out := nodetest.Run(t, true, quickstart,
+				"E2B_MODULE_URL="+nodetest.FileURL(module),
+				"E2B_API_KEY="+srv.APIKey(),
+				"E2B_API_URL="+srv.URL,
+				"E2B_DOMAIN="+strings.TrimPrefix(srv.URL, "http://"),
+				"E2B_SANDBOX_URL="+srv.URL,
+				"E2B_DEBUG=false",
+			)
+			require.Equal(t, "OK", strings.TrimSpace(out))
+
+			ids := regexp.MustCompile(`/i[a-z0-9]{20}`)
+			var control []string
+			for _, r := range srv.Requests.Requests() {
+				if !strings.Contains(r, " /process.") && !strings.Contains(r, " /filesystem.") && !strings.Contains(r, " /files") && !strings.HasSuffix(r, " /health") {
+					control = append(control, ids.ReplaceAllString(r, "/{id}"))
+				}
+			}
+			create, connect := "POST /sandboxes", "POST /sandboxes/{id}/connect"
+			if version != "2.50.0" {
+				create, connect = "POST /v2/sandboxes", "POST /v2/sandboxes/{id}/connect"
+			}
+			assert.Equal(t, []string{
+				create, "POST /sandboxes/{id}/pause", "GET /sandboxes/{id}", connect, "GET /sandboxes/{id}",
+				"POST /sandboxes/{id}/timeout", create, "DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}",
+			}, control)
 		})
 	}
-}
-
-func runQuickstart(t *testing.T, node, module string, v2 bool) {
-	srv := sandbasetest.NewServer() // a running clock, as the SDK's
-	t.Cleanup(srv.Close)
-	script := filepath.Join(t.TempDir(), "quickstart.mjs")
-	require.NoError(t, os.WriteFile(script, []byte(quickstart), 0o644))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	u, err := url.Parse(srv.URL)
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = filepath.Dir(script)
-	cmd.Env = append(os.Environ(),
-		"E2B_MODULE_URL="+(&url.URL{Scheme: "file", Path: module}).String(),
-		"E2B_API_KEY="+srv.APIKey(),
-		"E2B_API_URL="+srv.URL,
-		"E2B_DOMAIN="+u.Host,
-		"E2B_SANDBOX_URL="+srv.URL,
-		"E2B_DEBUG=false",
-	)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	require.Equal(t, "OK", strings.TrimSpace(string(out)))
-
-	ids := regexp.MustCompile(`/i[a-z0-9]{20}`)
-	var control []string
-	for _, r := range srv.Requests.Requests() {
-		r = ids.ReplaceAllString(r, "/{id}")
-		if !strings.Contains(r, "Process/") && !strings.Contains(r, "/files") && !strings.Contains(r, "/health") && !strings.Contains(r, "Filesystem/") {
-			control = append(control, r)
-		}
-	}
-	create, connect := "POST /sandboxes", "POST /sandboxes/{id}/connect"
-	if v2 {
-		create, connect = "POST /v2/sandboxes", "POST /v2/sandboxes/{id}/connect"
-	}
-	assert.Equal(t, []string{
-		create, "POST /sandboxes/{id}/pause", "GET /sandboxes/{id}", connect, "GET /sandboxes/{id}",
-		"POST /sandboxes/{id}/timeout", create, "DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}",
-	}, control)
 }
