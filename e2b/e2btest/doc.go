@@ -26,8 +26,10 @@
 //
 // # Routing
 //
-// A request that carries E2b-Sandbox-Id or E2b-Sandbox-Port goes to envd of
-// that sandbox, as through E2B's proxy on a localhost or IP host: a missing
+// A request to a sandbox's host, "<port>-<id>.<domain>" (a Host header the
+// test's resolver or client sets), or that carries E2b-Sandbox-Id or
+// E2b-Sandbox-Port, goes to envd of that sandbox, as through E2B's proxy on
+// a sandbox host, or on a localhost or IP host with the headers: a missing
 // one of the pair is 400 "missing header", an unknown sandbox (or a paused
 // one without auto-resume) is 502 {"sandboxId","message","code"}, a port
 // other than 49983 is 502 "The sandbox is running but port is not open".

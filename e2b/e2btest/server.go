@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,10 @@ func NewServer(opts ...Option) *Server {
 	envdRoutes := emu.Routes(envd, writeAPIError)
 
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if port, id, ok := sandboxHost(r.Host); ok && r.Header.Get(headerSandboxID) == "" && r.Header.Get(headerSandboxPort) == "" {
+			r.Header.Set(headerSandboxID, id)
+			r.Header.Set(headerSandboxPort, port)
+		}
 		if r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
 			s.proxy(w, r, envdRoutes)
 			return
@@ -154,6 +159,17 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.URL = s.srv.URL
 	return s
+}
+
+// sandboxHost reads a sandbox's host, "<port>-<id>.<domain>", as E2B's
+// proxy routes it.
+func sandboxHost(host string) (port, id string, ok bool) {
+	label, _, dotted := strings.Cut(host, ".")
+	port, id, dashed := strings.Cut(label, "-")
+	if !dotted || !dashed || port == "" || strings.Trim(port, "0123456789") != "" || id == "" {
+		return "", "", false
+	}
+	return port, id, true
 }
 
 // APIKey returns the X-API-Key value the server accepts.

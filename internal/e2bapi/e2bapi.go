@@ -3,11 +3,11 @@
 // kill and set-timeout of sandboxes, E2B's {"code","message"} errors and its
 // sandbox object. Reuse builds the reuse rule the providers share on it.
 //
-// A Dialect holds what differs between the services; everything else is
-// E2B's wire format. Listing differs too much to share (E2B pages through GET
-// /v2/sandboxes with a metadata filter; SandBase has only GET /sandboxes), so
-// each provider lists with Client.R and Client.Check and hands Reuse the
-// result.
+// A Dialect holds what differs between the services' control planes, a
+// Service what differs for a provider built on package e2b (defaults,
+// environment variables); everything else is E2B's wire format. Create and
+// connect use E2B's v2 routes, falling back to v1 on a service without them.
+// Listing stays with package e2b, which hands Reuse its result.
 package e2bapi
 
 import (
@@ -33,9 +33,6 @@ import (
 type Dialect struct {
 	Provider  string // the provider's name, in errors and logs
 	UserAgent string
-	// Bearer sends the API key as "Authorization: Bearer <key>" instead of
-	// E2B's "X-API-Key: <key>".
-	Bearer bool
 	// ConflictIsState reads every 409 as ErrState: the service answers 409
 	// to an operation the sandbox's state forbids ("sandbox is paused").
 	// E2B's 409s stay ErrConflict, except on pause.
@@ -68,9 +65,6 @@ type Client struct {
 // New returns a Client. It does no I/O.
 func New(o Options) *Client {
 	header := map[string]string{"X-API-Key": o.APIKey}
-	if o.Bearer {
-		header = map[string]string{"Authorization": "Bearer " + o.APIKey}
-	}
 	return &Client{d: o.Dialect, key: o.APIKey, c: httpx.NewClient(httpx.Options{
 		Provider:   o.Provider,
 		BaseURL:    o.BaseURL,
@@ -82,8 +76,7 @@ func New(o Options) *Client {
 }
 
 // Sandbox is the sandbox object: E2B's Sandbox, ListedSandbox and
-// SandboxDetail schemas and SandBase's object in one. A field a service
-// does not send stays zero.
+// SandboxDetail schemas in one. A field a service does not send stays zero.
 type Sandbox struct {
 	SandboxID   string            `json:"sandboxID"`
 	TemplateID  string            `json:"templateID"`
@@ -92,8 +85,7 @@ type Sandbox struct {
 	StartedAt   time.Time         `json:"startedAt"`
 	EndAt       time.Time         `json:"endAt"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	State       string            `json:"state,omitempty"`  // E2B: running or paused
-	Status      string            `json:"status,omitempty"` // SandBase: creating, running, paused, stopped or error
+	State       string            `json:"state,omitempty"` // running or paused
 	CPUCount    int               `json:"cpuCount,omitempty"`
 	MemoryMB    int               `json:"memoryMB,omitempty"`
 	DiskSizeMB  int               `json:"diskSizeMB,omitempty"`

@@ -202,3 +202,25 @@ func TestBalance(t *testing.T) {
 	c.srv.SetBalance(true)
 	c.create(map[string]any{})
 }
+
+// TestEnvdOnTheSandboxHost: envd answers on the sandbox's own host,
+// 49983-<id>.<domain>, as on sandbox.sandbase.ai, with the access token.
+func TestEnvdOnTheSandboxHost(t *testing.T) {
+	c := start(t)
+	o := c.create(map[string]any{})
+	list := func(host, token string) int {
+		req, err := http.NewRequest("POST", c.srv.URL+"/process.Process/List", bytes.NewReader([]byte("{}")))
+		require.NoError(t, err)
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Connect-Protocol-Version", "1")
+		req.Header.Set("X-Access-Token", token)
+		resp, err := c.hc.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, list("49983-"+o.SandboxID+".sandbox.sandbase.ai", o.EnvdAccessToken))
+	require.Equal(t, http.StatusUnauthorized, list("49983-"+o.SandboxID+".sandbox.sandbase.ai", "wrong"))
+	require.Equal(t, http.StatusBadGateway, list("3000-"+o.SandboxID+".sandbox.sandbase.ai", o.EnvdAccessToken), "a port nothing listens on")
+}
