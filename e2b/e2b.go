@@ -50,8 +50,9 @@
 //
 //   - Defaults follow the official SDKs: template "base", timeout 300 s,
 //     secure (envd access token), internet access on, an auto-pause that
-//     keeps memory (WithAutoPauseMemory), no network rules (WithNetwork) and
-//     no volumes (WithVolume). The environment
+//     keeps memory (WithAutoPauseMemory), a resume that restores memory
+//     (WithResumeMemory), no network rules (WithNetwork) and no volumes
+//     (WithVolume). The environment
 //     variables E2B_API_KEY, E2B_DOMAIN, E2B_API_URL and E2B_SANDBOX_URL are
 //     read when the matching option is not given. A missing API key makes
 //     New fail with ErrAuth.
@@ -167,6 +168,7 @@ type Sandbox struct {
 	autoPause       bool
 	autoResume      bool
 	autoPauseMemory *bool
+	resumeMemory    *bool
 	network         *e2bapi.Network
 	volumes         []e2bapi.VolumeMount
 	env, metadata   map[string]string
@@ -248,11 +250,12 @@ func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
 		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
 	}
 	s.api = e2bapi.New(e2bapi.Options{
-		Dialect:    svc.Dialect,
-		BaseURL:    s.apiURL,
-		APIKey:     s.apiKey,
-		HTTPClient: s.hc,
-		Logger:     s.logger,
+		Dialect:      svc.Dialect,
+		BaseURL:      s.apiURL,
+		APIKey:       s.apiKey,
+		HTTPClient:   s.hc,
+		Logger:       s.logger,
+		ResumeMemory: s.resumeMemory,
 	})
 	return s, nil
 }

@@ -222,6 +222,29 @@ func TestTimeoutKillsWithoutKeepAlive(t *testing.T) {
 	require.ErrorIs(t, err, sandagent.ErrNotFound)
 }
 
+// TestResumeWithoutMemory: WithResumeMemory(false) boots the paused
+// sandbox afresh from its files: they stay, its processes do not.
+func TestResumeWithoutMemory(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	h := attach(t, srv)
+	defer h.Destroy(context.Background())
+	require.NoError(t, h.WriteFile(ctx, "f.txt", []byte("kept")))
+	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "nohup sleep 600 >/dev/null 2>&1 & echo $! > bg.pid"})
+	require.NoError(t, err)
+	require.NoError(t, h.Pause(ctx))
+
+	h2 := attach(t, srv, e2b.WithID(h.ID()), e2b.WithResumeMemory(false))
+	require.Equal(t, sandagent.Resumed, h2.Outcome())
+	got, err := h2.ReadFile(ctx, "f.txt")
+	require.NoError(t, err)
+	require.Equal(t, "kept", string(got))
+	// Killed: gone, or a zombie not reaped yet.
+	res, err := h2.Exec(ctx, &sandagent.Cmd{Shell: `st=$(ps -o stat= -p "$(cat bg.pid)"); case "$st" in ""|Z*) echo gone;; *) echo alive;; esac`})
+	require.NoError(t, err)
+	require.Equal(t, "gone\n", string(res.Stdout), "a cold boot: the processes are gone")
+}
+
 func TestPausedIsResumed(t *testing.T) {
 	srv := server(t)
 	ctx := t.Context()

@@ -103,6 +103,14 @@ func WithAutoPauseMemory(on bool) Option {
 	return func(s *Sandbox) error { s.autoPauseMemory = &on; return nil }
 }
 
+// WithResumeMemory says whether an Attach that resumes a paused sandbox
+// restores its memory (default true: running processes go on). With false
+// the sandbox boots afresh from its disk state: files are kept, processes
+// and memory are not (E2B's connect with memory=false).
+func WithResumeMemory(on bool) Option {
+	return func(s *Sandbox) error { s.resumeMemory = &on; return nil }
+}
+
 // Network is E2B's network configuration of a created sandbox: allowed and
 // denied egress destinations, whether its ports are public, the host mask.
 type Network = e2bapi.Network

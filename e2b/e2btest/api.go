@@ -475,11 +475,22 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 // connect is the deprecated POST /sandboxes/{id}/connect: the body and
 // its timeout are required.
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, sb *sandbox) {
-	timeout, ok := requiredSeconds(w, r, "timeout")
-	if !ok {
+	var body struct {
+		Timeout *int64 `json:"timeout"`
+		Memory  *bool  `json:"memory"`
+	}
+	if !decodeBody(w, r, &body, true) {
 		return
 	}
-	s.connectSandbox(w, sb, timeout)
+	switch {
+	case body.Timeout == nil:
+		validationError(w, `request body has an error: doesn't match schema: property "timeout" is missing`)
+		return
+	case *body.Timeout < 0:
+		validationError(w, `request body has an error: doesn't match schema: Error at "/timeout": number must be at least 0`)
+		return
+	}
+	s.connectSandbox(w, sb, time.Duration(*body.Timeout)*time.Second, body.Memory == nil || *body.Memory)
 }
 
 // connectV2 is POST /v2/sandboxes/{id}/connect: the body is optional, an
@@ -500,16 +511,20 @@ func (s *Server) connectV2(w http.ResponseWriter, r *http.Request, sb *sandbox) 
 		}
 		timeout = time.Duration(*body.Timeout) * time.Second
 	}
-	s.connectSandbox(w, sb, timeout)
+	s.connectSandbox(w, sb, timeout, body.Memory == nil || *body.Memory)
 }
 
-// connectSandbox resumes a paused sandbox (201) or extends a running one's
-// timeout (200).
-func (s *Server) connectSandbox(w http.ResponseWriter, sb *sandbox, timeout time.Duration) {
+// connectSandbox resumes a paused sandbox (201), with its memory or booted
+// afresh from its files, or extends a running one's timeout (200).
+func (s *Server) connectSandbox(w http.ResponseWriter, sb *sandbox, timeout time.Duration, memory bool) {
 	if !s.checkTimeout(w, timeout) {
 		return
 	}
 	resumed := sb.paused
+	if resumed && !memory { // a cold boot: the files stay, the processes go
+		_ = sb.eng.Stop()
+		_ = sb.eng.Start()
+	}
 	if resumed {
 		s.resumeLocked(sb, min(timeout, s.d.MaxLifetime))
 	} else if !s.keepAliveLocked(w, sb, timeout, false) {

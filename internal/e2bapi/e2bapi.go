@@ -50,6 +50,9 @@ type Options struct {
 	APIKey     string // a secret: sent in the auth header, redacted from every error
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// ResumeMemory, when set to false, makes a connect that resumes a
+	// paused sandbox boot it from its disk state (E2B's memory=false).
+	ResumeMemory *bool
 }
 
 // Client is a control-plane client. It is safe for concurrent use.
@@ -59,13 +62,14 @@ type Client struct {
 	key string
 	// v1 is set once the service answered that it does not serve the v2
 	// create or connect route: every later create and connect asks v1.
-	v1 atomic.Bool
+	v1           atomic.Bool
+	resumeMemory *bool
 }
 
 // New returns a Client. It does no I/O.
 func New(o Options) *Client {
 	header := map[string]string{"X-API-Key": o.APIKey}
-	return &Client{d: o.Dialect, key: o.APIKey, c: httpx.NewClient(httpx.Options{
+	return &Client{d: o.Dialect, key: o.APIKey, resumeMemory: o.ResumeMemory, c: httpx.NewClient(httpx.Options{
 		Provider:   o.Provider,
 		BaseURL:    o.BaseURL,
 		HTTPClient: o.HTTPClient,

@@ -57,6 +57,12 @@ type VolumeMount struct {
 	Path string `json:"path"`
 }
 
+// connectBody is E2B's ConnectSandboxV2 (and ConnectSandbox) request.
+type connectBody struct {
+	Timeout int32 `json:"timeout"`
+	Memory  *bool `json:"memory,omitempty"`
+}
+
 // v1Sandbox is the v1 create request: NewSandbox with secure.
 type v1Sandbox struct {
 	NewSandbox
@@ -83,7 +89,7 @@ func (c *Client) Create(ctx context.Context, body NewSandbox) (Sandbox, error) {
 // Dialect.ConnectAlways200 the answer cannot tell and is Reused: the caller
 // tells by the state it saw.
 func (c *Client) Connect(ctx context.Context, id string, timeout time.Duration) (Sandbox, sandagent.Outcome, error) {
-	body := map[string]int32{"timeout": Seconds(timeout)}
+	body := connectBody{Timeout: Seconds(timeout), Memory: c.resumeMemory}
 	post := func(v1 bool) (*resty.Response, error) {
 		p := path(id, "/connect")
 		if !v1 {
