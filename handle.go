@@ -3,6 +3,7 @@ package sandagent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -174,6 +175,9 @@ func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
 		dp, err = h.drv.Start(tctx, dc)
 		return err
 	})
+	if errors.Is(err, driver.ErrProgramNotFound) && len(dc.Args) > 0 {
+		dp, err = missingProgram(dc), nil
+	}
 	if err != nil {
 		cancel()
 		return nil, err
@@ -183,6 +187,9 @@ func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
 		cancel: cancel, tctx: tctx, ctx: ctx,
 		stdout: stdout, stderr: stderr,
 		done: make(chan struct{}),
+	}
+	if len(dc.Args) > 0 {
+		p.prog = dc.Args[0]
 	}
 	go p.wait()
 	return p, nil

@@ -53,7 +53,10 @@
 //     Authorization header is sent, which needs envd 0.4.0 or later.
 //   - Cmd.Args runs the program directly (no shell); Cmd.Shell runs
 //     "/bin/bash -l -c <line>", as the SDKs' commands.run does. A program
-//     that does not exist is ErrNotFound. Cmd.Timeout and ctx deadlines reach
+//     that does not exist is, as on every provider, an *ExitError with code
+//     127 that matches ErrNotFound (envd since 0.5.4 starts every process
+//     through /bin/sh, which exits 127; an older envd's invalid_argument
+//     is turned into the same). Cmd.Timeout and ctx deadlines reach
 //     envd as Connect-Timeout-Ms, which envd uses as the process's timeout;
 //     when ctx ends the process is killed with SIGKILL. No timeout is applied
 //     by default (the SDKs use 60 s).

@@ -151,8 +151,9 @@ func (h *handle) filesErr(op string, status int, header http.Header, body []byte
 }
 
 // spawnFailed tells whether an invalid_argument from Start says the program
-// does not exist: envd reports every spawn failure as invalid_argument, with
-// Go's exec error text (`exec: "x": executable file not found in $PATH`).
+// does not exist: envd before 0.5.4 reported every spawn failure as
+// invalid_argument, with Go's exec error text (`exec: "x": executable file
+// not found in $PATH`). Since 0.5.4 a missing program is exit 127.
 func spawnFailed(err error) bool {
 	var e *sandagent.Error
 	return errors.As(err, &e) && e.Kind == sandagent.ErrInvalid &&

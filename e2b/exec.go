@@ -70,11 +70,11 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 
 func (h *handle) startErr(ctx context.Context, err error) error {
 	err = h.rpcErr(ctx, "exec", err)
-	if spawnFailed(err) {
+	if spawnFailed(err) { // envd before 0.5.4: the Handle makes it exit 127
 		var e *sandagent.Error
 		errors.As(err, &e)
 		c := *e
-		c.Kind = sandagent.ErrNotFound
+		c.Kind, c.Err = sandagent.ErrNotFound, driver.ErrProgramNotFound
 		return &c
 	}
 	return err

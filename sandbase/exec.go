@@ -123,7 +123,8 @@ func execErr(err error) error {
 	case strings.Contains(msg, "timed out"), strings.Contains(msg, "timeout"):
 		e.Kind = sandagent.ErrTimeout
 	case strings.Contains(msg, "not found"), strings.Contains(msg, "no such file"):
-		e.Kind = sandagent.ErrNotFound
+		// The program is missing: the Handle makes it exit 127.
+		e.Kind, e.Err = sandagent.ErrNotFound, driver.ErrProgramNotFound
 	}
 	return e
 }

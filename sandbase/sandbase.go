@@ -75,8 +75,10 @@
 //     Process.Signal is ErrUnsupported. Output travels as JSON strings:
 //     bytes that are not UTF-8 come back replaced with U+FFFD.
 //   - Cmd.Args runs the program with no shell (cmd and args); Cmd.Shell
-//     runs "/bin/sh -c <line>". A program that does not exist is
-//     ErrNotFound. Cmd.Dir "" lets SandBase choose (/workspace).
+//     runs "/bin/sh -c <line>". A program that does not exist (SandBase's
+//     502 "not found") is, as on every provider, an *ExitError with code
+//     127 that matches ErrNotFound. Cmd.Dir "" lets SandBase choose
+//     (/workspace).
 //   - Timeouts: SandBase kills a command after its request's timeout
 //     (default 60 s). The ctx's deadline (Cmd.Timeout's, or the caller's),
 //     rounded up to whole seconds, is sent as that timeout; without a

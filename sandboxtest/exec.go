@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -133,14 +132,20 @@ func (s *suite) testExec(t *testing.T) {
 
 	t.Run("MissingProgram", func(t *testing.T) {
 		t.Parallel()
-		res, err := h.Exec(s.ctx(t), &sandagent.Cmd{Args: []string{"sandagent-no-such-program"}})
-		require.Error(t, err)
-		var ee *sandagent.ExitError
-		if errors.As(err, &ee) { // some providers start it through a shell
+		// One outcome everywhere: the shell's exit 127, which matches
+		// ErrNotFound, with a message on stderr.
+		for _, c := range []*sandagent.Cmd{
+			{Args: []string{"sandagent-no-such-program", "arg"}},
+			{Shell: "sandagent-no-such-program arg"},
+		} {
+			res, err := h.Exec(s.ctx(t), c)
+			var ee *sandagent.ExitError
+			require.ErrorAs(t, err, &ee, "%s", c)
+			require.ErrorIs(t, err, sandagent.ErrNotFound)
 			require.Equal(t, 127, res.ExitCode)
-			return
+			require.Same(t, res, ee.Result)
+			require.Contains(t, string(res.Stderr), "sandagent-no-such-program")
 		}
-		require.ErrorIs(t, err, sandagent.ErrNotFound)
 	})
 
 	t.Run("Dir", func(t *testing.T) {

@@ -5,6 +5,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 )
 
 // Cmd is a command for Spawn.
@@ -236,7 +238,7 @@ func lookPath(prog string, env []string, dir string) (string, error) {
 		if fi, err := os.Stat(prog); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return prog, nil
 		}
-		return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found", prog)
+		return "", notFound("program %q not found", prog)
 	}
 	var pathVar string
 	for _, kv := range env {
@@ -253,5 +255,11 @@ func lookPath(prog string, env []string, dir string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found in the sandbox's PATH", prog)
+	return "", notFound("program %q not found in the sandbox's PATH", prog)
+}
+
+// notFound is the error of a missing program: ErrNotFound, and
+// driver.ErrProgramNotFound for the Handle, which makes it an exit 127.
+func notFound(format string, args ...any) error {
+	return &sandagent.Error{Kind: sandagent.ErrNotFound, Message: fmt.Sprintf(format, args...), Err: driver.ErrProgramNotFound}
 }
