@@ -203,6 +203,38 @@ func (s *suite) testExec(t *testing.T) {
 		s.requireGone(t, h, pid)
 	})
 
+	t.Run("KillsTree", func(t *testing.T) {
+		t.Parallel()
+		// A timeout and a cancelled ctx end the command's children too: a
+		// background job and both sides of a pipeline.
+		for _, cancelled := range []bool{false, true} {
+			name := "tree-" + uniqueName()
+			line := "sleep 60 & echo $! > " + name + ".bg; sleep 60 | (echo $(exec sh -c 'echo $PPID') > " + name + ".pipe; cat); wait"
+			ctx, cancel := context.WithCancel(s.ctx(t))
+			c := &sandagent.Cmd{Shell: line}
+			if !cancelled {
+				c.Timeout = time.Second
+			}
+			p, err := h.Start(ctx, c)
+			require.NoError(t, err)
+			s.waitFile(t, h, name+".bg")
+			s.waitFile(t, h, name+".pipe")
+			if cancelled {
+				cancel()
+			}
+			_, err = p.Wait()
+			cancel()
+			require.Error(t, err)
+			for _, f := range []string{name + ".bg", name + ".pipe"} {
+				res, err := h.Exec(s.ctx(t), &sandagent.Cmd{Shell: `p=$(cat ` + f + `); i=0
+while [ $i -lt 100 ]; do st=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); [ -z "$st" ] || [ "$st" = Z ] && break; sleep 0.05; i=$((i+1)); done
+[ -z "$st" ] || [ "$st" = Z ] && echo gone || echo alive`})
+				require.NoError(t, err)
+				require.Equal(t, "gone\n", string(res.Stdout), "%s (cancelled: %v): the command's children must be killed", f, cancelled)
+			}
+		}
+	})
+
 	t.Run("Stdin", func(t *testing.T) {
 		s.need(t, Stdin)
 		t.Parallel()

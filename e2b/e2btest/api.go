@@ -216,7 +216,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newSandboxID()
-	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata}, s.Clock.Now)
+	// E2B_SANDBOX_ID, which every process carries, is the engine's marker.
+	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, MarkerVar: "E2B_SANDBOX_ID"}, s.Clock.Now)
 	if err != nil {
 		writeAPIError(w, http.StatusInternalServerError, "Failed to create sandbox")
 		return
