@@ -64,9 +64,10 @@
 //     When ctx ends, or envd's timeout killed the process, the command's
 //     whole process group gets SIGKILL: envd's SendSignal reaches the pid
 //     alone, so a second command (`kill -s KILL -- -<pid>`) reaches the
-//     rest, pipelines and background jobs included. A child that leaves the
-//     group (setsid, nohup in a new session) is beyond reach. No timeout is
-//     applied by default (the SDKs use 60 s).
+//     rest, pipelines and background jobs included; Wait then returns once
+//     envd reports the process ended (one Connect, within 10 s). A child
+//     that leaves the group (setsid, a daemon) is beyond reach. No timeout
+//     is applied by default (the SDKs use 60 s).
 //   - Output streams (Start, Connect) ask envd for a keepalive event every
 //     50 s (Keepalive-Ping-Interval, as the SDKs do). A stream that then
 //     delivers nothing at all (no data, keepalive, start or end event) for

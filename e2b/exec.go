@@ -150,11 +150,23 @@ const groupKillScript = `kill -s "$1" -- "-$2" 2>/dev/null; exit 0`
 const killTimeout = 10 * time.Second
 
 // kill sends SIGKILL to the process and its group, even after ctx ended,
-// and ignores failures: they may be gone already.
+// and waits (within killTimeout) until envd reports the process ended, so
+// that Wait returns once it is gone. Failures are ignored: the process may
+// be gone already.
 func (p *proc) kill(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
 	defer cancel()
-	_ = p.signal(ctx, process.Signal_SIGNAL_SIGKILL)
+	if p.signal(ctx, process.Signal_SIGNAL_SIGKILL) != nil {
+		return
+	}
+	// Connect answers start and, once the process has been reaped, end.
+	stream, err := p.h.proc.Connect(ctx, connect.NewRequest(&process.ConnectRequest{Process: p.selector()}))
+	if err != nil {
+		return
+	}
+	for stream.Receive() && stream.Msg().GetEvent().GetEnd() == nil {
+	}
+	_ = stream.Close()
 }
 
 // Signal sends SIGTERM or SIGKILL, the signals envd knows.
