@@ -5,8 +5,6 @@ package e2b_test
 import (
 	"io/fs"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,34 +14,18 @@ import (
 	"github.com/sandagent/sandagent/internal/emu"
 )
 
-// headerLog records the headers of every request to paths with a prefix.
-type headerLog struct {
-	mu     sync.Mutex
-	prefix string
-	seen   []http.Header
-}
-
-func (l *headerLog) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(r.URL.Path, l.prefix) {
-		l.mu.Lock()
-		l.seen = append(l.seen, r.Header.Clone())
-		l.mu.Unlock()
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // Process streams do not ask envd for gzip: envd would compress every
 // output event.
 func TestProcessStreamsUncompressed(t *testing.T) {
 	srv := server(t)
-	log := &headerLog{prefix: "/process.Process/"}
-	h := attach(t, srv, e2b.WithHTTPClient(&http.Client{Transport: log}))
+	ht := &headerTransport{path: "/process.Process/Start"}
+	h := attach(t, srv, e2b.WithHTTPClient(&http.Client{Transport: ht}))
 	_, err := h.Exec(t.Context(), &sandagent.Cmd{Args: []string{"true"}})
 	require.NoError(t, err)
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	require.NotEmpty(t, log.seen)
-	for _, hd := range log.seen {
+	ht.mu.Lock()
+	defer ht.mu.Unlock()
+	require.NotEmpty(t, ht.seen)
+	for _, hd := range ht.seen {
 		require.NotContains(t, hd.Get("Connect-Accept-Encoding"), "gzip")
 		require.NotContains(t, hd.Get("Grpc-Accept-Encoding"), "gzip")
 		require.NotContains(t, hd.Get("Accept-Encoding"), "gzip")
