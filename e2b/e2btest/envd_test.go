@@ -45,7 +45,6 @@ type events struct {
 	stdout, stderr string
 	data           int
 	keepalives     int
-	lateKeepalives int // after the first data event
 	end            *process.ProcessEvent_EndEvent
 	err            error
 }
@@ -66,9 +65,6 @@ func collect[T interface{ GetEvent() *process.ProcessEvent }](s interface {
 			ev.stderr += string(e.Data.GetStderr())
 		case *process.ProcessEvent_Keepalive:
 			ev.keepalives++
-			if ev.data > 0 {
-				ev.lateKeepalives++
-			}
 		case *process.ProcessEvent_End:
 			ev.end = e.End
 		}
