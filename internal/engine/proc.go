@@ -32,8 +32,8 @@ type Cmd struct {
 	// neither the base variables nor the sandbox's are added.
 	CleanEnv bool
 	// NoGroup leaves the process in the caller's process group, as a
-	// daemon's children are, instead of its own: ctx, Signal and Stop then
-	// reach the process alone (the sandbox's Pause and Destroy still reach
+	// daemon's children are, instead of its own: ctx and Signal then reach
+	// the process alone (the sandbox's Pause, Stop and Destroy still reach
 	// it and its children by the marker, where the system shows
 	// environments).
 	NoGroup bool
