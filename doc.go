@@ -29,7 +29,9 @@
 // with its arguments as they are, or Cmd.Shell for a shell command line.
 // Output reaches Cmd.Stdout and Cmd.Stderr while the command runs, and the
 // Result keeps the first MaxOutput bytes of each. A non-zero exit is an
-// *ExitError carrying the Result; Cmd.Timeout and the ctx kill the remote
+// *ExitError carrying the Result; a program that does not exist is, on every
+// provider, the shell's exit 127 (an *ExitError that also matches
+// ErrNotFound). Cmd.Timeout and the ctx kill the remote
 // process when they end. Cmd.Stdin is forwarded where the provider can, and
 // is ErrUnsupported where it cannot: input is never dropped silently.
 //

@@ -3,8 +3,10 @@ package sandagent
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"strings"
@@ -123,8 +125,46 @@ type Result struct {
 
 // ExitError is returned, with the Result, by Exec and Process.Wait when a
 // command exits with a non-zero status.
+//
+// A program that does not exist is, on every provider, an ExitError with
+// the shell's code for it, 127, and a message on stderr: the command is
+// started (often through a shell, which reports it that way), so Start
+// succeeds and Wait fails. An ExitError with code 127 also matches
+// ErrNotFound (and fs.ErrNotExist) with errors.Is.
 type ExitError struct {
 	*Result
+}
+
+// exitNotFound is the exit status of a program that was not found.
+const exitNotFound = 127
+
+// Is reports whether the exit status means "command not found" and target
+// is ErrNotFound or fs.ErrNotExist.
+func (e *ExitError) Is(target error) bool {
+	return e.Result != nil && e.ExitCode == exitNotFound && (target == ErrNotFound || target == fs.ErrNotExist)
+}
+
+// missingProgram is the process of a command whose program the provider
+// reported missing at start: it wrote the shell's kind of message to stderr
+// and exited with 127, as it would have through a shell.
+func missingProgram(c *driver.Cmd) driver.Process {
+	writeNotFound(c.Stderr, c.Args[0])
+	return exitedProcess(exitNotFound)
+}
+
+// writeNotFound writes the line a shell writes for a missing program.
+func writeNotFound(stderr io.Writer, prog string) {
+	_, _ = fmt.Fprintf(stderr, "%s: not found\n", prog)
+}
+
+// exitedProcess is a process that has already exited with its code.
+type exitedProcess int
+
+func (p exitedProcess) PID() int           { return 0 }
+func (p exitedProcess) Wait() (int, error) { return int(p), nil }
+
+func (p exitedProcess) Signal(context.Context, os.Signal) error {
+	return Errorf(ErrNotFound, "the process has exited")
 }
 
 // Error implements the error interface.
@@ -172,6 +212,9 @@ func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(cont
 		dp, err = start(tctx, dc)
 		return err
 	})
+	if errors.Is(err, driver.ErrProgramNotFound) && len(dc.Args) > 0 {
+		dp, err = missingProgram(dc), nil
+	}
 	if err != nil {
 		cancel()
 		return nil, err
@@ -181,6 +224,9 @@ func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(cont
 		cancel: cancel, tctx: tctx, ctx: ctx,
 		stdout: stdout, stderr: stderr,
 		done: make(chan struct{}),
+	}
+	if len(dc.Args) > 0 {
+		p.prog = dc.Args[0]
 	}
 	go p.wait()
 	return p, nil
@@ -192,6 +238,7 @@ type Process struct {
 	h       *Handle
 	p       driver.Process
 	cmd     string
+	prog    string // Cmd.Args[0]; "" for a Shell command
 	started time.Time
 	cancel  context.CancelFunc
 	tctx    context.Context // expires at Cmd.Timeout
@@ -232,6 +279,10 @@ func (p *Process) wait() {
 	defer close(p.done)
 	defer p.cancel()
 	code, err := p.p.Wait()
+	if errors.Is(err, driver.ErrProgramNotFound) && p.prog != "" { // learnt only at the end
+		writeNotFound(p.stderr, p.prog)
+		code, err = exitNotFound, nil
+	}
 	p.res = &Result{
 		ExitCode:        code,
 		Stdout:          p.stdout.buf,

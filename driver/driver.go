@@ -14,6 +14,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -64,6 +65,14 @@ type Cmd struct {
 	Stderr  io.Writer         // never nil
 	Timeout time.Duration     // 0: none; ctx also expires then, this is for server-side limits
 }
+
+// ErrProgramNotFound is matched by the error a driver's Start returns when
+// the program of Cmd.Args does not exist and the provider reports that as
+// a failure to start. The Handle turns it into what a shell gives everywhere
+// else: the command wrote a "not found" line to stderr and exited with 127.
+// A sandbox that starts every command through a shell reports exit 127
+// itself and never needs it.
+var ErrProgramNotFound = errors.New("program not found")
 
 // Process is a started command.
 type Process interface {

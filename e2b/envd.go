@@ -134,6 +134,14 @@ func codeKind(c connect.Code) error {
 		return sandagent.ErrTimeout
 	case connect.CodeUnimplemented:
 		return sandagent.ErrUnsupported
+	case connect.CodeUnavailable:
+		// The proxy's or the network's: as the proxy's 502, the sandbox is
+		// not running or not reachable (the SDKs say "probably not running").
+		return sandagent.ErrState
+	case connect.CodeCanceled:
+		// Not our ctx (rpcErr checks it first): the call was aborted on the
+		// way, as by a proxy's deadline (the SDKs' TimeoutError).
+		return sandagent.ErrTimeout
 	}
 	return nil
 }
@@ -148,12 +156,18 @@ func (h *handle) filesErr(op string, status int, header http.Header, body []byte
 		}
 		return httpx.Check(h.provider, op, nil, err, nil, h.secrets...)
 	}
-	return httpx.StatusError(h.provider, op, status, header, body, nil, h.secrets...)
+	err = httpx.StatusError(h.provider, op, status, header, body, nil, h.secrets...)
+	if e, ok := err.(*sandagent.Error); ok && status == http.StatusInsufficientStorage && e.Kind == nil {
+		// envd's 507: "not enough disk space available" (or inodes).
+		e.Kind = sandagent.ErrState
+	}
+	return err
 }
 
 // spawnFailed tells whether an invalid_argument from Start says the program
-// does not exist: envd reports every spawn failure as invalid_argument, with
-// Go's exec error text (`exec: "x": executable file not found in $PATH`).
+// does not exist: envd before 0.5.4 reported every spawn failure as
+// invalid_argument, with Go's exec error text (`exec: "x": executable file
+// not found in $PATH`). Since 0.5.4 a missing program is exit 127.
 func spawnFailed(err error) bool {
 	var e *sandagent.Error
 	return errors.As(err, &e) && e.Kind == sandagent.ErrInvalid &&

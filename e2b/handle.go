@@ -58,15 +58,19 @@ func (s *Sandbox) handle(sb e2bapi.Sandbox, outcome sandagent.Outcome) *sandagen
 	rpcURL, filesURL := s.envdURLs(sb.SandboxID, domain)
 	hc := envdClient(s.hc, s.svc.Provider, s.svc.UserAgent, sb.SandboxID, sb.EnvdAccessToken)
 	h := &handle{
-		provider:  s.svc.Provider,
-		api:       s.api,
-		sb:        sb,
-		domain:    domain,
-		portsURL:  s.sandboxURL,
-		secrets:   []string{s.apiKey, sb.EnvdAccessToken},
-		hc:        hc,
-		filesURL:  filesURL,
-		proc:      processconnect.NewProcessClient(hc, rpcURL),
+		provider: s.svc.Provider,
+		api:      s.api,
+		sb:       sb,
+		domain:   domain,
+		portsURL: s.sandboxURL,
+		secrets:  []string{s.apiKey, sb.EnvdAccessToken},
+		hc:       hc,
+		filesURL: filesURL,
+		// Output streams are not compressed: envd would gzip every output
+		// event for a client that accepts it (connect-go's default), which
+		// costs more CPU on both ends than it saves on the wire; the SDKs
+		// do not ask for it either.
+		proc:      processconnect.NewProcessClient(hc, rpcURL, connect.WithAcceptCompression("gzip", nil, nil)),
 		fs:        filesystemconnect.NewFilesystemClient(hc, rpcURL),
 		keepalive: cmp.Or(s.keepalive, keepaliveInterval),
 		files: httpx.NewClient(httpx.Options{

@@ -88,10 +88,17 @@ func TestCodeKind(t *testing.T) {
 		connect.CodeFailedPrecondition: sandagent.ErrState,
 		connect.CodeDeadlineExceeded:   sandagent.ErrTimeout,
 		connect.CodeUnimplemented:      sandagent.ErrUnsupported,
+		connect.CodeUnavailable:        sandagent.ErrState,   // as the proxy's 502
+		connect.CodeCanceled:           sandagent.ErrTimeout, // aborted on the way
 		connect.CodeInternal:           nil,
 	} {
 		require.Equal(t, kind, codeKind(code), code.String())
 	}
+	// A canceled call whose ctx we cancelled is our ctx's error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := (&handle{}).rpcErr(ctx, "stat", connect.NewError(connect.CodeCanceled, context.Canceled))
+	require.Equal(t, context.Canceled, err)
 }
 
 // A server that echoes credentials in its error messages must not get them

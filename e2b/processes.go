@@ -76,7 +76,8 @@ type ProcessInfo struct {
 // ListProcesses returns the processes envd runs in the sandbox (envd's
 // Process.List, one request), started by any handle or program, such as the
 // commands of Handle.Start and Handle.Exec ("/bin/bash" with "-l", "-c" and
-// the line for Cmd.Shell).
+// the line for Cmd.Shell), shown without the wrapper that puts them in a
+// process group of their own.
 func (n *Native) ListProcesses(ctx context.Context) ([]ProcessInfo, error) {
 	h, err := n.handle()
 	if err != nil {
@@ -89,10 +90,14 @@ func (n *Native) ListProcesses(ctx context.Context) ([]ProcessInfo, error) {
 	out := make([]ProcessInfo, 0, len(r.Msg.GetProcesses()))
 	for _, p := range r.Msg.GetProcesses() {
 		cfg := p.GetConfig()
+		cmd, args := cfg.GetCmd(), cfg.GetArgs()
+		if cmd == "/bin/sh" && len(args) > 3 && args[0] == "-c" && args[1] == groupScript && args[2] == "sh" {
+			cmd, args = args[3], args[4:] // the wrapper of Start
+		}
 		out = append(out, ProcessInfo{
 			PID:  int(p.GetPid()),
-			Cmd:  cfg.GetCmd(),
-			Args: cfg.GetArgs(),
+			Cmd:  cmd,
+			Args: args,
 			Cwd:  cfg.GetCwd(),
 			Tag:  p.GetTag(),
 		})

@@ -76,9 +76,23 @@
 //     and Connect); with none it is dropped, as in envd. Subscribers get it
 //     with back-pressure, so a slow reader slows the process, never the
 //     server's memory.
-//   - An EndEvent's status is derived from the exit code; a process killed
-//     by a signal reports the last signal the emulator sent it (SIGKILL
-//     when none).
+//   - Processes start as envd 0.6.13 starts them: `/bin/sh -c '<prelude>;
+//     exec "$@"' -- cmd args` (a missing program is the shell's exit 127),
+//     in the emulator's process group (none of their own), with the
+//     environment built from scratch (PATH, HOME, USER, LOGNAME,
+//     E2B_SANDBOX=true, E2B_SANDBOX_ID, E2B_TEMPLATE_ID, the create's
+//     envVars, the request's envs; the shell adds PWD). E2B_SANDBOX_ID is
+//     also how the engine finds a sandbox's processes to pause or kill them:
+//     a request that overrides it hides its process from Pause and Kill.
+//     SendSignal and the Connect-Timeout-Ms deadline reach the pid alone
+//     and cut the output, so End follows its exit; otherwise End waits for
+//     both output pipes to close. Output is read in 32 KiB chunks, a data
+//     event each.
+//   - Processes run as the emulator's own user: switching to a sandbox user
+//     would need root and a "user" account on the machine. USER and LOGNAME
+//     name the requested user ("user" by default).
+//   - An EndEvent's exit code, exited flag and status are Go's
+//     ProcessState's, as in envd.
 //   - PTYs, Update, file watching, /metrics and file metadata (X-Metadata-*
 //     headers, xattrs) are not implemented: PTY and watch RPCs answer
 //     unimplemented.

@@ -82,18 +82,20 @@ func entryInfo(p, host string) (*filesystem.EntryInfo, error) {
 		ModifiedTime: timestamppb.New(fi.ModTime()),
 	}
 	mode := fi.Mode()
+	e.Type = fileType(mode)
 	if mode&fs.ModeSymlink != 0 {
+		// The target's type and permissions (envd never sends
+		// FILE_TYPE_SYMLINK); a broken link is UNSPECIFIED, mode 0.
 		target, err := filepath.EvalSymlinks(host)
 		if err != nil {
 			target = host
 		}
 		e.SymlinkTarget = &target
-		mode = 0
+		mode, e.Type = 0, filesystem.FileType_FILE_TYPE_UNSPECIFIED
 		if ti, err := os.Stat(target); err == nil {
-			mode = ti.Mode()
+			mode, e.Type = ti.Mode(), fileType(ti.Mode())
 		}
 	}
-	e.Type = fileType(mode)
 	e.Mode = uint32(mode.Perm())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.Owner, e.Group = ownerNames(st.Uid, st.Gid)
@@ -101,14 +103,14 @@ func entryInfo(p, host string) (*filesystem.EntryInfo, error) {
 	return e, nil
 }
 
+// fileType is envd's type of a file that is no symlink: a regular file, a
+// directory, or UNSPECIFIED (a device, a fifo, a socket).
 func fileType(m fs.FileMode) filesystem.FileType {
 	switch {
 	case m.IsRegular():
 		return filesystem.FileType_FILE_TYPE_FILE
 	case m.IsDir():
 		return filesystem.FileType_FILE_TYPE_DIRECTORY
-	case m&fs.ModeSymlink != 0:
-		return filesystem.FileType_FILE_TYPE_SYMLINK
 	}
 	return filesystem.FileType_FILE_TYPE_UNSPECIFIED
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // portHost is a port's public host: "<port>-<sandbox id>.<domain>".
-var portHost = regexp.MustCompile(`^([0-9]+)-([A-Za-z0-9]+)\.`)
+var portHost = regexp.MustCompile(`^([0-9]+)-([A-Za-z0-9_-]+)\.`)
 
 // routeByHost sets the routing headers of a request whose Host is a port's
 // public host, as E2B's proxy routes it, and reports whether it did.

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,17 +154,6 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.URL = s.srv.URL
 	return s
-}
-
-// sandboxHost reads a sandbox's host, "<port>-<id>.<domain>", as E2B's
-// proxy routes it.
-func sandboxHost(host string) (port, id string, ok bool) {
-	label, _, dotted := strings.Cut(host, ".")
-	port, id, dashed := strings.Cut(label, "-")
-	if !dotted || !dashed || port == "" || strings.Trim(port, "0123456789") != "" || id == "" {
-		return "", "", false
-	}
-	return port, id, true
 }
 
 // APIKey returns the X-API-Key value the server accepts.

@@ -99,6 +99,11 @@ type Spec struct {
 	Timeout   time.Duration // 0: never times out
 	AutoPause bool          // on timeout pause instead of stop
 	Isolate   bool          // run processes in their own PID, mount and network namespaces
+	// MarkerVar names the environment variable by which the sandbox's
+	// processes are known (its value is the sandbox's id); empty:
+	// MarkerVar. An emulator whose sandboxes carry their id in a variable
+	// of their own (E2B_SANDBOX_ID) names it, so that no other leaks in.
+	MarkerVar string
 }
 
 // Meta is a sandbox's persistent state.
@@ -114,6 +119,7 @@ type Meta struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	Volumes   []Volume          `json:"volumes,omitempty"`
 	Isolate   bool              `json:"isolate,omitempty"`
+	MarkerVar string            `json:"markerVar,omitempty"`
 }
 
 // idPattern is compiled on first use: importing a provider costs no init work.
@@ -182,6 +188,7 @@ func (sb *Sandbox) init(spec Spec) error {
 		ID: sb.id, Name: spec.Name, State: Running, CreatedAt: now,
 		Timeout: spec.Timeout, AutoPause: spec.AutoPause,
 		Env: spec.Env, Labels: spec.Labels, Volumes: spec.Volumes, Isolate: spec.Isolate,
+		MarkerVar: spec.MarkerVar,
 	}
 	if spec.Timeout > 0 {
 		m.EndAt = now.Add(spec.Timeout)

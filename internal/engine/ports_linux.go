@@ -14,7 +14,7 @@ func (sb *Sandbox) ListensOn(port int) bool {
 	if len(inodes) == 0 {
 		return false
 	}
-	for _, pid := range marked(MarkerVar + "=" + sb.id) {
+	for _, pid := range marked(sb.marker()) {
 		dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 		fds, err := os.ReadDir(dir)
 		if err != nil {

@@ -5,6 +5,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 )
 
 // Cmd is a command for Spawn.
@@ -27,6 +29,15 @@ type Cmd struct {
 	Stdout io.Writer // nil: discarded
 	Stderr io.Writer // nil: discarded
 	TTY    *os.File  // a terminal: then stdin, stdout and stderr, and the controlling terminal of a new session
+	// CleanEnv makes Env the whole environment (with the sandbox's marker):
+	// neither the base variables nor the sandbox's are added.
+	CleanEnv bool
+	// NoGroup leaves the process in the caller's process group, as a
+	// daemon's children are, instead of its own: ctx and Signal then reach
+	// the process alone (the sandbox's Pause, Stop and Destroy still reach
+	// it and its children by the marker, where the system shows
+	// environments).
+	NoGroup bool
 }
 
 // waitDelay bounds how long Wait waits for output after the process exits,
@@ -42,6 +53,8 @@ type Proc struct {
 	err    error
 	stdin  io.WriteCloser
 	remove func()
+	// noGroup: the process leads no group; it alone is signalled.
+	noGroup bool
 }
 
 // Spawn starts cmd in the sandbox, in its own process group. The group is
@@ -72,7 +85,7 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, sandagent.Errorf(sandagent.ErrInvalid, "working directory %q does not exist in the sandbox", dir)
 	}
-	env := sb.environ(m, c.Env)
+	env := sb.environ(m, c)
 	var cmd *exec.Cmd
 	if c.Shell != "" {
 		cmd = exec.Command("/bin/sh", "-c", c.Shell)
@@ -88,14 +101,14 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
 	cmd.WaitDelay = waitDelay
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !c.NoGroup}
 	if m.Isolate {
 		isolate(cmd.SysProcAttr)
 	}
 	if c.TTY != nil {
 		onTerminal(cmd, c.TTY)
 	}
-	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	p := &Proc{cmd: cmd, done: make(chan struct{}), noGroup: c.NoGroup}
 	if c.Stdin != nil {
 		if p.stdin, err = cmd.StdinPipe(); err != nil {
 			return nil, err
@@ -125,6 +138,10 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 
 func (p *Proc) wait(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {
+		if p.noGroup {
+			_ = p.cmd.Process.Kill()
+			return
+		}
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 		_ = syscall.Kill(-p.pid, syscall.SIGCONT)
 	})
@@ -135,7 +152,7 @@ func (p *Proc) wait(ctx context.Context) {
 	}
 	// The group may outlive its leader: take the rest down with it only when
 	// the command was killed, so `cmd &` survives a normal exit.
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !p.noGroup {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
 	if syscall.Kill(-p.pid, 0) != nil { // else Stop and Pause still need the record
@@ -176,7 +193,8 @@ func (p *Proc) ProcessState() *os.ProcessState {
 	}
 }
 
-// Signal sends sig to the process group.
+// Signal sends sig to the process group (to the process alone with
+// Cmd.NoGroup).
 func (p *Proc) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
@@ -186,6 +204,12 @@ func (p *Proc) Signal(sig os.Signal) error {
 	case <-p.done:
 		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
 	default:
+	}
+	if p.noGroup {
+		if err := p.cmd.Process.Signal(s); err != nil {
+			return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
+		}
+		return nil
 	}
 	err := syscall.Kill(-p.pid, s)
 	if errors.Is(err, syscall.ESRCH) {
@@ -200,22 +224,26 @@ const MarkerVar = "SANDAGENT_SANDBOX_ID"
 
 // environ is the base environment, then the sandbox's, then the command's.
 // The host's environment is not inherited (it may hold secrets), only PATH.
-func (sb *Sandbox) environ(m Meta, extra map[string]string) []string {
-	vars := map[string]string{
-		"PATH":  cmpOr(os.Getenv("PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-		"HOME":  sb.work,
-		"SHELL": "/bin/sh",
-		"LANG":  "C.UTF-8",
+// With Cmd.CleanEnv, only the command's.
+func (sb *Sandbox) environ(m Meta, c Cmd) []string {
+	vars := map[string]string{}
+	if !c.CleanEnv {
+		vars = map[string]string{
+			"PATH":  cmpOr(os.Getenv("PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+			"HOME":  sb.work,
+			"SHELL": "/bin/sh",
+			"LANG":  "C.UTF-8",
+		}
+		for k, v := range m.Env {
+			vars[k] = v
+		}
 	}
-	for k, v := range m.Env {
-		vars[k] = v
-	}
-	for k, v := range extra {
+	for k, v := range c.Env {
 		vars[k] = v
 	}
 	// The marker by which a group whose leader has exited is known as this
 	// sandbox's, whatever pid reuse did meanwhile (see groups).
-	vars[MarkerVar] = sb.id
+	vars[cmpOr(m.MarkerVar, MarkerVar)] = sb.id
 	env := make([]string, 0, len(vars))
 	for k, v := range vars {
 		env = append(env, k+"="+v)
@@ -240,7 +268,7 @@ func lookPath(prog string, env []string, dir string) (string, error) {
 		if fi, err := os.Stat(prog); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return prog, nil
 		}
-		return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found", prog)
+		return "", notFound("program %q not found", prog)
 	}
 	var pathVar string
 	for _, kv := range env {
@@ -257,5 +285,11 @@ func lookPath(prog string, env []string, dir string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found in the sandbox's PATH", prog)
+	return "", notFound("program %q not found in the sandbox's PATH", prog)
+}
+
+// notFound is the error of a missing program: ErrNotFound, and
+// driver.ErrProgramNotFound for the Handle, which makes it an exit 127.
+func notFound(format string, args ...any) error {
+	return &sandagent.Error{Kind: sandagent.ErrNotFound, Message: fmt.Sprintf(format, args...), Err: driver.ErrProgramNotFound}
 }
