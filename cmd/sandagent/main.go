@@ -15,12 +15,14 @@
 //	sandagent ls     --url e2b:// --json
 //	sandagent reap   --url local:// --older-than 24h --apply
 //	sandagent emulate e2b --addr 127.0.0.1:3000
+//	sandagent mcp    --url local://my-project
 //
 // ls and reap need only the provider in the URL (e2b://, daytona://, ...);
 // credentials come from the providers' environment variables. reap is a dry
 // run unless given --apply. emulate serves a provider's emulator on
 // loopback and prints the environment that points SDKs at it; it runs
-// until interrupted.
+// until interrupted. mcp serves the sandbox as Model Context Protocol tools
+// (package mcpserver) over stdio, or over streamable HTTP with --http ADDR.
 //
 // Exit status: exec exits with the command's exit status (or 124 when its
 // --timeout expired); every other failure exits 1, and bad usage exits 2.

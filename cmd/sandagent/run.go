@@ -41,6 +41,7 @@ Commands:
   reap     destroy managed sandboxes: --older-than 24h, --label k=v;
            a dry run unless --apply
   emulate  serve a provider's emulator: sandagent emulate e2b --addr 127.0.0.1:3000
+  mcp      serve the sandbox as MCP tools to an agent, over stdio or --http ADDR
 
 Every command but emulate takes --url (default $SANDAGENT_URL), such as
 local://my-project or, for ls and reap, the provider alone (e2b://).
@@ -68,6 +69,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, args := args[0], args[1:]
 	if cmd == "emulate" {
 		return emulate(ctx, args, stdout, stderr)
+	}
+	if cmd == "mcp" {
+		return serveMCP(ctx, args, stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sandagent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
