@@ -227,4 +227,3 @@ func readAll(t *testing.T, cs *mcp.ClientSession, path string) string {
 		require.Contains(t, out["note"], "offset")
 	}
 }
-
