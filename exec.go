@@ -3,6 +3,7 @@ package sandagent
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent/driver"
 )
@@ -147,6 +151,7 @@ type Process struct {
 	ctx     context.Context // the caller's
 	stdout  *capture
 	stderr  *capture
+	span    trace.Span // the exec span, ended by wait
 
 	done chan struct{}
 	res  *Result
@@ -174,7 +179,7 @@ func (p *Process) Signal(ctx context.Context, sig os.Signal) error {
 	if !ok {
 		return WrapError(p.h.provider, "signal", Errorf(ErrUnsupported, "%s cannot signal processes", p.h.provider))
 	}
-	return p.h.do(ctx, "signal", func() error { return s.Signal(ctx, sig) })
+	return p.h.do(ctx, "signal", func(ctx context.Context) error { return s.Signal(ctx, sig) })
 }
 
 func (p *Process) wait() {
@@ -206,6 +211,13 @@ func (p *Process) wait() {
 	default:
 		p.err = &ExitError{Result: p.res}
 	}
+	p.span.SetAttributes(semconv.ProcessExitCode(p.res.ExitCode), attrStdout.Int64(p.stdout.n), attrStderr.Int64(p.stderr.n))
+	var ee *ExitError
+	if errors.As(p.err, &ee) { // a command's failure, not the operation's
+		endSpan(p.span, nil)
+	} else {
+		endSpan(p.span, p.err)
+	}
 }
 
 // capture tees a stream to the caller's writer and keeps its first
@@ -215,11 +227,13 @@ type capture struct {
 	w         io.Writer
 	mu        *sync.Mutex // shared when Stdout and Stderr are the same writer
 	buf       []byte
+	n         int64 // bytes written
 	truncated bool
 	err       error // the caller's writer's first error
 }
 
 func (c *capture) Write(b []byte) (int, error) {
+	c.n += int64(len(b))
 	if room := MaxOutput - len(c.buf); room > 0 {
 		n := min(room, len(b))
 		c.buf = append(c.buf, b[:n]...)

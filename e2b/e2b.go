@@ -121,6 +121,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
@@ -161,6 +163,7 @@ type Sandbox struct {
 	sandboxURL      string
 	hc              *http.Client
 	logger          *slog.Logger
+	tp              trace.TracerProvider
 	keepalive       time.Duration // 0: keepaliveInterval
 
 	api *e2bapi.Client
@@ -196,9 +199,7 @@ func New(opts ...Option) (*Sandbox, error) {
 			}
 		}
 	}
-	if s.hc == nil {
-		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
+	s.hc = httpx.Traced(s.hc, ProviderName, s.tp)
 	s.api = e2bapi.New(e2bapi.Options{
 		Dialect:    dialect,
 		BaseURL:    s.apiURL,
@@ -217,7 +218,7 @@ func wrap(op string, err error) error {
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

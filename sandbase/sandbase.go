@@ -130,6 +130,7 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/e2bapi"
@@ -167,6 +168,7 @@ type Sandbox struct {
 	apiURL        string
 	hc            *http.Client
 	logger        *slog.Logger
+	tp            trace.TracerProvider
 
 	api *e2bapi.Client
 }
@@ -195,9 +197,7 @@ func New(opts ...Option) (*Sandbox, error) {
 		}
 	}
 	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, DefaultAPIURL), "/")
-	if s.hc == nil {
-		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
+	s.hc = httpx.Traced(s.hc, ProviderName, s.tp)
 	s.api = e2bapi.New(e2bapi.Options{
 		Dialect:    dialect,
 		BaseURL:    s.apiURL,
@@ -224,7 +224,7 @@ type newSandbox struct {
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

@@ -1,0 +1,190 @@
+//go:build unix
+
+package sandagent_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/e2b"
+	"github.com/sandagent/sandagent/e2b/e2btest"
+	"github.com/sandagent/sandagent/local"
+)
+
+// recorder returns a TracerProvider that keeps every ended span.
+func recorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	return tp, rec
+}
+
+// attrs returns a span's attributes by key.
+func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
+	m := map[attribute.Key]attribute.Value{}
+	for _, kv := range s.Attributes() {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// named returns the ended spans called name.
+func named(rec *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// childrenOf returns the ended spans whose parent is parent.
+func childrenOf(rec *tracetest.SpanRecorder, parent sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Parent().SpanID() == parent.SpanContext().SpanID() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestTracingLocal(t *testing.T) {
+	tp, rec := recorder(t)
+	sb, err := local.New(local.WithName("traced"), local.WithDir(t.TempDir()), local.WithTracerProvider(tp))
+	require.NoError(t, err)
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	defer h.Destroy(t.Context())
+
+	spans := named(rec, "sandagent.attach")
+	require.Len(t, spans, 1)
+	a := attrs(spans[0])
+	require.Equal(t, "local", a["sandagent.provider"].AsString())
+	require.Equal(t, "created", a["sandagent.outcome"].AsString())
+	require.Equal(t, h.ID(), a["sandagent.sandbox.id"].AsString())
+	require.Equal(t, int64(0), a["sandagent.requests"].AsInt64(), "local makes no HTTP request")
+	require.Equal(t, codes.Unset, spans[0].Status().Code)
+
+	_, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: "printf hello; printf err >&2; exit 4"})
+	require.Error(t, err)
+	spans = named(rec, "sandagent.exec")
+	require.Len(t, spans, 1)
+	a = attrs(spans[0])
+	require.Equal(t, int64(4), a["process.exit.code"].AsInt64())
+	require.Equal(t, int64(5), a["sandagent.stdout.bytes"].AsInt64())
+	require.Equal(t, int64(3), a["sandagent.stderr.bytes"].AsInt64())
+	require.Equal(t, h.ID(), a["sandagent.sandbox.id"].AsString())
+	require.Equal(t, codes.Unset, spans[0].Status().Code, "a non-zero exit is the command's failure, not the operation's")
+
+	require.NoError(t, h.WriteFile(t.Context(), "f.txt", []byte("x")))
+	_, err = h.ReadFile(t.Context(), "missing.txt")
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+	require.NoError(t, h.Pause(t.Context()))
+	for _, name := range []string{"sandagent.write", "sandagent.read", "sandagent.pause"} {
+		require.Len(t, named(rec, name), 1, name)
+	}
+	read := named(rec, "sandagent.read")[0]
+	require.Equal(t, codes.Error, read.Status().Code)
+	require.Equal(t, "ErrNotFound", attrs(read)["error.type"].AsString())
+	require.Len(t, read.Events(), 1, "the error is recorded")
+
+	_, err = h.Exec(t.Context(), &sandagent.Cmd{})
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+	spans = named(rec, "sandagent.exec")
+	require.Len(t, spans, 2)
+	require.Equal(t, "ErrInvalid", attrs(spans[1])["error.type"].AsString())
+}
+
+// TestTracingGlobal: without WithTracerProvider, the global provider is
+// used, as it is when the span starts.
+func TestTracingGlobal(t *testing.T) {
+	sb, err := local.New(local.WithDir(t.TempDir()))
+	require.NoError(t, err)
+	tp, rec := recorder(t)
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(tp)
+	defer otel.SetTracerProvider(prev)
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	defer h.Destroy(t.Context())
+	require.Len(t, named(rec, "sandagent.attach"), 1)
+}
+
+func TestTracingE2B(t *testing.T) {
+	const key = "e2b_tracing_secret_key_0123456789"
+	srv := e2btest.NewServer(e2btest.WithAPIKey(key))
+	defer srv.Close()
+	tp, rec := recorder(t)
+	sb, err := e2b.New(e2b.WithName("traced"), e2b.WithAPIKey(key), e2b.WithAPIURL(srv.URL), e2b.WithSandboxURL(srv.URL), e2b.WithTracerProvider(tp))
+	require.NoError(t, err)
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	defer h.Destroy(t.Context())
+
+	attach := named(rec, "sandagent.attach")
+	require.Len(t, attach, 1)
+	a := attrs(attach[0])
+	require.Equal(t, "e2b", a["sandagent.provider"].AsString())
+	require.Equal(t, "created", a["sandagent.outcome"].AsString())
+	require.Equal(t, h.ID(), a["sandagent.sandbox.id"].AsString())
+	require.Equal(t, int64(3), a["sandagent.requests"].AsInt64(), "list, create, list")
+	reqs := childrenOf(rec, attach[0])
+	require.Len(t, reqs, 3)
+	for i, want := range []string{"GET", "POST", "GET"} {
+		r := reqs[i]
+		require.Equal(t, want, r.Name())
+		require.Equal(t, trace.SpanKindClient, r.SpanKind())
+		ra := attrs(r)
+		require.Equal(t, "e2b", ra["sandagent.provider"].AsString())
+		require.Equal(t, "127.0.0.1", ra["server.address"].AsString())
+		require.Contains(t, ra["url.path"].AsString(), "/sandboxes")
+		require.Less(t, ra["http.response.status_code"].AsInt64(), int64(300))
+	}
+
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "echo hi"})
+	require.NoError(t, err)
+	require.Equal(t, "hi\n", string(res.Stdout))
+	exec := named(rec, "sandagent.exec")
+	require.Len(t, exec, 1)
+	require.Equal(t, int64(0), attrs(exec[0])["process.exit.code"].AsInt64())
+	require.Equal(t, int64(3), attrs(exec[0])["sandagent.stdout.bytes"].AsInt64())
+	require.NotEmpty(t, childrenOf(rec, exec[0]), "envd's requests are the exec's children")
+
+	_, err = h.ReadFile(t.Context(), "missing.txt")
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+	read := named(rec, "sandagent.read")
+	require.Len(t, read, 1)
+	require.Equal(t, "ErrNotFound", attrs(read[0])["error.type"].AsString())
+	reqs = childrenOf(rec, read[0])
+	require.NotEmpty(t, reqs)
+	require.Equal(t, codes.Error, reqs[len(reqs)-1].Status().Code)
+	require.Equal(t, "404", attrs(reqs[len(reqs)-1])["error.type"].AsString())
+
+	// No span holds the API key or the sandbox's access token.
+	var token string
+	var native e2b.Native
+	if h.As(&native) {
+		token = native.EnvdAccessToken
+	}
+	for _, s := range rec.Ended() {
+		b, err := json.Marshal(tracetest.SpanStubFromReadOnlySpan(s))
+		require.NoError(t, err)
+		require.NotContains(t, string(b), key, s.Name())
+		if token != "" {
+			require.NotContains(t, string(b), token, s.Name())
+		}
+		require.False(t, strings.Contains(string(b), "signature="), s.Name())
+	}
+}
