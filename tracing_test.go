@@ -60,6 +60,21 @@ func childrenOf(rec *tracetest.SpanRecorder, parent sdktrace.ReadOnlySpan) []sdk
 	return out
 }
 
+// attachSpan checks the one attach span, of a created sandbox, and returns
+// it.
+func attachSpan(t *testing.T, rec *tracetest.SpanRecorder, h *sandagent.Handle, requests int64) sdktrace.ReadOnlySpan {
+	t.Helper()
+	spans := named(rec, "sandagent.attach")
+	require.Len(t, spans, 1)
+	a := attrs(spans[0])
+	require.Equal(t, h.Provider(), a["sandagent.provider"].AsString())
+	require.Equal(t, "created", a["sandagent.outcome"].AsString())
+	require.Equal(t, h.ID(), a["sandagent.sandbox.id"].AsString())
+	require.Equal(t, requests, a["sandagent.requests"].AsInt64())
+	require.Equal(t, codes.Unset, spans[0].Status().Code)
+	return spans[0]
+}
+
 func TestTracingLocal(t *testing.T) {
 	tp, rec := recorder(t)
 	sb, err := local.New(local.WithName("traced"), local.WithDir(t.TempDir()), local.WithTracerProvider(tp))
@@ -68,20 +83,13 @@ func TestTracingLocal(t *testing.T) {
 	require.NoError(t, err)
 	defer h.Destroy(t.Context())
 
-	spans := named(rec, "sandagent.attach")
-	require.Len(t, spans, 1)
-	a := attrs(spans[0])
-	require.Equal(t, "local", a["sandagent.provider"].AsString())
-	require.Equal(t, "created", a["sandagent.outcome"].AsString())
-	require.Equal(t, h.ID(), a["sandagent.sandbox.id"].AsString())
-	require.Equal(t, int64(0), a["sandagent.requests"].AsInt64(), "local makes no HTTP request")
-	require.Equal(t, codes.Unset, spans[0].Status().Code)
+	attachSpan(t, rec, h, 0) // local makes no HTTP request
 
 	_, err = h.Exec(t.Context(), &sandagent.Cmd{Shell: "printf hello; printf err >&2; exit 4"})
 	require.Error(t, err)
-	spans = named(rec, "sandagent.exec")
+	spans := named(rec, "sandagent.exec")
 	require.Len(t, spans, 1)
-	a = attrs(spans[0])
+	a := attrs(spans[0])
 	require.Equal(t, int64(4), a["process.exit.code"].AsInt64())
 	require.Equal(t, int64(5), a["sandagent.stdout.bytes"].AsInt64())
 	require.Equal(t, int64(3), a["sandagent.stderr.bytes"].AsInt64())
@@ -133,14 +141,8 @@ func TestTracingE2B(t *testing.T) {
 	require.NoError(t, err)
 	defer h.Destroy(t.Context())
 
-	attach := named(rec, "sandagent.attach")
-	require.Len(t, attach, 1)
-	a := attrs(attach[0])
-	require.Equal(t, "e2b", a["sandagent.provider"].AsString())
-	require.Equal(t, "created", a["sandagent.outcome"].AsString())
-	require.Equal(t, h.ID(), a["sandagent.sandbox.id"].AsString())
-	require.Equal(t, int64(3), a["sandagent.requests"].AsInt64(), "list, create, list")
-	reqs := childrenOf(rec, attach[0])
+	attach := attachSpan(t, rec, h, 3) // list, create, list
+	reqs := childrenOf(rec, attach)
 	require.Len(t, reqs, 3)
 	for i, want := range []string{"GET", "POST", "GET"} {
 		r := reqs[i]
@@ -172,6 +174,16 @@ func TestTracingE2B(t *testing.T) {
 	require.Equal(t, codes.Error, reqs[len(reqs)-1].Status().Code)
 	require.Equal(t, "404", attrs(reqs[len(reqs)-1])["error.type"].AsString())
 
+	// A failed attach: the sentinel, and the request it made.
+	bad, err := e2b.New(e2b.WithName("traced"), e2b.WithAPIKey("wrong_key_0123456789"), e2b.WithAPIURL(srv.URL), e2b.WithSandboxURL(srv.URL), e2b.WithTracerProvider(tp))
+	require.NoError(t, err)
+	_, err = bad.Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrAuth)
+	attach = named(rec, "sandagent.attach")[1]
+	require.Equal(t, codes.Error, attach.Status().Code)
+	require.Equal(t, "ErrAuth", attrs(attach)["error.type"].AsString())
+	require.Equal(t, int64(1), attrs(attach)["sandagent.requests"].AsInt64())
+
 	// No span holds the API key or the sandbox's access token.
 	var token string
 	var native e2b.Native
@@ -182,6 +194,7 @@ func TestTracingE2B(t *testing.T) {
 		b, err := json.Marshal(tracetest.SpanStubFromReadOnlySpan(s))
 		require.NoError(t, err)
 		require.NotContains(t, string(b), key, s.Name())
+		require.NotContains(t, string(b), "wrong_key_0123456789", s.Name())
 		if token != "" {
 			require.NotContains(t, string(b), token, s.Name())
 		}
