@@ -144,7 +144,7 @@ func (e *ExitError) Error() string {
 type Process struct {
 	h       *Handle
 	p       driver.Process
-	cmd     string
+	timeout time.Duration // Cmd.Timeout
 	started time.Time
 	cancel  context.CancelFunc
 	tctx    context.Context // expires at Cmd.Timeout
@@ -205,7 +205,7 @@ func (p *Process) wait() {
 		p.err = p.ctx.Err()
 	case p.tctx.Err() != nil:
 		p.res.ExitCode = -1
-		p.err = &Error{Provider: p.h.provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out: %s", p.cmd)}
+		p.err = timedOut(p.h.provider, p.timeout)
 	case err != nil:
 		p.err = WrapError(p.h.provider, "exec", err)
 	default:
@@ -218,6 +218,12 @@ func (p *Process) wait() {
 	} else {
 		endSpan(p.span, p.err)
 	}
+}
+
+// timedOut is the error of a command whose Cmd.Timeout expired. It does not
+// quote the command, which may hold a secret.
+func timedOut(provider string, d time.Duration) error {
+	return &Error{Provider: provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out after %s", d)}
 }
 
 // capture tees a stream to the caller's writer and keeps its first

@@ -3,6 +3,7 @@ package sandagent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -187,11 +188,14 @@ func (h *Handle) start(ctx context.Context, cmd *Cmd, span trace.Span) (*Process
 		return err
 	})
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) { // Cmd.Timeout expired while starting
+			err = timedOut(h.provider, cmd.Timeout)
+		}
 		cancel()
 		return nil, err
 	}
 	p := &Process{
-		h: h, p: dp, cmd: cmd.String(), started: time.Now(),
+		h: h, p: dp, timeout: cmd.Timeout, started: time.Now(),
 		cancel: cancel, tctx: tctx, ctx: ctx,
 		stdout: stdout, stderr: stderr, span: span,
 		done: make(chan struct{}),

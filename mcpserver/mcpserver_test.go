@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
@@ -106,13 +106,8 @@ func TestTools(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sandbox := provider(t)
 			s := mcpserver.New(sandbox("mcp-tools"), mcpserver.WithMaxOutput(1000))
-			var mu sync.Mutex
-			var progress []*mcp.ProgressNotificationParams
-			cs := client(t, s, func(p *mcp.ProgressNotificationParams) {
-				mu.Lock()
-				defer mu.Unlock()
-				progress = append(progress, p)
-			})
+			progress := make(chan *mcp.ProgressNotificationParams, 100)
+			cs := client(t, s, func(p *mcp.ProgressNotificationParams) { progress <- p })
 
 			tools, err := cs.ListTools(t.Context(), nil)
 			require.NoError(t, err)
@@ -154,15 +149,24 @@ func TestTools(t *testing.T) {
 			require.True(t, strings.HasSuffix(out["stdout"].(string), "/sub\nhi there\n"), out["stdout"])
 			require.Equal(t, "oops\n", out["stderr"])
 			require.NotContains(t, out, "stdout_file")
-			mu.Lock()
-			var streamed strings.Builder
-			for _, p := range progress {
-				require.Equal(t, "tok", p.ProgressToken)
-				streamed.WriteString(p.Message)
+			// The client handles notifications apart from results: they
+			// may come after the result.
+			wait, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			var streamedOut, streamedErr strings.Builder
+			for !strings.HasSuffix(streamedOut.String(), "/sub\nhi there\n") || streamedErr.String() != "oops\n" {
+				select {
+				case p := <-progress:
+					require.Equal(t, "tok", p.ProgressToken)
+					if msg, ok := strings.CutPrefix(p.Message, "stderr: "); ok {
+						streamedErr.WriteString(msg)
+					} else {
+						streamedOut.WriteString(p.Message)
+					}
+				case <-wait.Done():
+					t.Fatalf("progress so far: %q and %q", streamedOut.String(), streamedErr.String())
+				}
 			}
-			require.Contains(t, streamed.String(), "hi there\n")
-			require.Contains(t, streamed.String(), "stderr: oops\n")
-			mu.Unlock()
 
 			out = ok(t, cs, "exec", map[string]any{"command": "sleep 30", "timeout": 0.2})
 			require.Equal(t, true, out["timed_out"])
