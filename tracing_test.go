@@ -3,9 +3,11 @@
 package sandagent_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
@@ -16,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/e2b"
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/local"
@@ -200,4 +203,32 @@ func TestTracingE2B(t *testing.T) {
 		}
 		require.False(t, strings.Contains(string(b), "signature="), s.Name())
 	}
+}
+
+// slowStart is a driver whose commands never start before their ctx ends.
+type slowStart struct{ driver.Handle }
+
+func (slowStart) Start(ctx context.Context, _ *driver.Cmd) (driver.Process, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestTimeoutWhileStarting: a Cmd.Timeout that expires before the command
+// started is ErrTimeout, like one that expires while it runs, and the
+// error, in the span too, does not quote the command.
+func TestTimeoutWhileStarting(t *testing.T) {
+	tp, rec := recorder(t)
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(tp)
+	defer otel.SetTracerProvider(prev)
+	h := sandagent.NewHandle(slowStart{}, sandagent.Attachment{Provider: "fake", ID: "f-1", Workdir: "/work"})
+	_, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "echo secret-token", Timeout: time.Millisecond})
+	require.ErrorIs(t, err, sandagent.ErrTimeout)
+	require.Equal(t, "sandagent: fake: exec: command timed out after 1ms", err.Error())
+	spans := named(rec, "sandagent.exec")
+	require.Len(t, spans, 1)
+	require.Equal(t, "ErrTimeout", attrs(spans[0])["error.type"].AsString())
+	b, err := json.Marshal(tracetest.SpanStubFromReadOnlySpan(spans[0]))
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "secret-token")
 }

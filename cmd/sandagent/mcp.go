@@ -24,7 +24,7 @@ func serveMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet("sandagent mcp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", os.Getenv("SANDAGENT_URL"), "the sandbox `URL`, such as local://my-project")
-	addr := fs.String("http", "", "serve streamable HTTP on `host:port` instead of stdio")
+	addr := fs.String("http", "", "serve streamable HTTP on `host:port` instead of stdio (no authentication: keep it on loopback)")
 	maxOutput := fs.Int("max-output", mcpserver.DefaultMaxOutput, "bytes of each output a tool result holds; the rest goes to a file in the sandbox")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sandagent mcp --url URL [--http 127.0.0.1:PORT]")
