@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -64,11 +65,11 @@ func (s *spool) text() (string, bool) {
 
 // reader returns the whole stream.
 func (s *spool) reader() (io.Reader, error) {
+	if s.err != nil {
+		return nil, fmt.Errorf("keeping the output on this machine: %w", s.err)
+	}
 	if s.f == nil {
 		return bytes.NewReader(s.head), nil
-	}
-	if s.err != nil {
-		return nil, s.err
 	}
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
