@@ -134,6 +134,9 @@ func (h *Handle) Outcome() Outcome { return h.outcome }
 // kills the command and returns ctx.Err().
 func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 	p, err := h.Start(ctx, cmd)
+	if errors.Is(err, ErrTimeout) { // killed before it started: a Result all the same
+		return &Result{ExitCode: -1}, err
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -115,9 +115,6 @@ func (s *Server) exec(ctx context.Context, req *mcp.CallToolRequest, in execIn) 
 	case errors.Is(err, sandagent.ErrTimeout) && ctx.Err() == nil:
 		out.TimedOut = true
 		out.Note = err.Error()
-		if res == nil { // it timed out while starting
-			res = &sandagent.Result{ExitCode: -1}
-		}
 	default:
 		return nil, out, toolErr(err)
 	}
