@@ -25,8 +25,11 @@
 //   - list_dir, stat, remove: a directory's entries, a path's description,
 //     and removal of a file or directory tree.
 //   - pause: pauses the sandbox, memory and files kept. The server detaches,
-//     and the next call attaches again, which resumes it. A provider without
-//     pause (see its package documentation) answers with an error saying so.
+//     and the next call attaches again, which resumes it. Which providers
+//     can pause is known once the sandbox is attached: where it cannot (see
+//     the provider's package documentation), pause answers with an error
+//     saying so and is withdrawn from the tool list (clients are notified
+//     that the list changed).
 //
 // There is no tool for a port's preview URL yet: the Handle has no API for
 // one.

@@ -22,6 +22,8 @@ import (
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/local"
 	"github.com/sandagent/sandagent/mcpserver"
+	"github.com/sandagent/sandagent/sandock"
+	"github.com/sandagent/sandagent/sandock/sandocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -99,6 +101,36 @@ func toolError(t *testing.T, cs *mcp.ClientSession, tool string, args map[string
 	_, errText := call(t, cs, &mcp.CallToolParams{Name: tool, Arguments: args})
 	require.NotEmpty(t, errText, "%s %v should fail", tool, args)
 	return errText
+}
+
+// TestPauseWithdrawn: a provider that cannot pause says so, and the tool
+// is withdrawn.
+func TestPauseWithdrawn(t *testing.T) {
+	srv := sandocktest.NewServer()
+	defer srv.Close()
+	sb, err := sandock.New(sandock.WithBaseURL(srv.URL), sandock.WithAPIKey(srv.APIKey()))
+	require.NoError(t, err)
+	s := mcpserver.New(sb)
+	defer s.Close()
+	changed := make(chan struct{}, 1)
+	ct, st := mcp.NewInMemoryTransports()
+	ss, err := s.MCP().Connect(t.Context(), st, nil)
+	require.NoError(t, err)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	}).Connect(t.Context(), ct, nil)
+	require.NoError(t, err)
+	defer ss.Wait()
+	defer cs.Close()
+
+	require.Contains(t, toolError(t, cs, "pause", nil), "sandock does not support pause")
+	<-changed
+	tools, err := cs.ListTools(t.Context(), nil)
+	require.NoError(t, err)
+	require.Len(t, tools.Tools, 6)
+	for _, tool := range tools.Tools {
+		require.NotEqual(t, "pause", tool.Name)
+	}
 }
 
 func TestTools(t *testing.T) {

@@ -65,7 +65,7 @@ func (s *Server) addTools() {
 		Name:  "pause",
 		Title: "Pause the sandbox",
 		Description: "Pause the sandbox, keeping its memory and files, to stop paying for it while idle. " +
-			"The next tool call resumes it. Not every provider can pause: the error then says so.",
+			"The next tool call resumes it. Not every provider can pause: the error then says so, and the tool is withdrawn.",
 		Annotations: &mcp.ToolAnnotations{IdempotentHint: true},
 	}, s.pause)
 }
@@ -378,6 +378,9 @@ func (s *Server) pause(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) 
 		return nil, pauseOut{}, toolErr(err)
 	}
 	if err := h.Pause(ctx); err != nil {
+		if errors.Is(err, sandagent.ErrUnsupported) { // offer it no more
+			s.srv.RemoveTools("pause")
+		}
 		return nil, pauseOut{}, toolErr(err)
 	}
 	s.detach(h)
