@@ -33,7 +33,7 @@
 //	20 ms latency on every request         works      works      works      works
 //	every lookup fails (503/429/401/500)   error, no create (all named providers; sandock has no names)
 //	create's response lost after the act   adopted    adopted    n/a        adopted
-//	ctx ends at each request of an Attach  nothing left behind (all; 3, 3, 2 and 2 requests)
+//	ctx ends at each request of an Attach  nothing left behind (all; 3, 3, 1 and 2 requests)
 //
 // Provider packages add their own: e2b's cut and stalled streams (an error,
 // never a silent truncation or a hang), sandock's cut SSE stream, daytona's
