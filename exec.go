@@ -63,7 +63,7 @@ func (c *Cmd) String() string {
 
 func (c *Cmd) validate() error {
 	invalid := func(format string, args ...any) error {
-		return &Error{Op: "exec", Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)}
+		return &Error{Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)} // the caller adds the op
 	}
 	switch {
 	case c == nil:
@@ -137,6 +137,67 @@ func (e *ExitError) Error() string {
 		return "command killed by a signal"
 	}
 	return fmt.Sprintf("exit status %d", e.ExitCode)
+}
+
+// start starts cmd with the driver's start (Start, or StartPTY): the
+// checks, the workdir, the timeout, the output captures and the span (which
+// Process.wait ends), once.
+func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(context.Context, *driver.Cmd) (driver.Process, error)) (_ *Process, err error) {
+	ctx, span := h.startSpan(ctx, op)
+	defer func() {
+		if err != nil {
+			endSpan(span, err)
+		}
+	}()
+	if err := cmd.validate(); err != nil {
+		return nil, WrapError(h.provider, op, err)
+	}
+	dir := "" // the sandbox's default, its workdir
+	if cmd.Dir != "" {
+		d, err := h.resolve(ctx, op, cmd.Dir)
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	var tctx context.Context
+	var cancel context.CancelFunc
+	if cmd.Timeout > 0 {
+		tctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
+	} else {
+		tctx, cancel = context.WithCancel(ctx)
+	}
+	stdout, stderr := newCaptures(cmd.Stdout, cmd.Stderr)
+	dc := &driver.Cmd{
+		Args:    append([]string(nil), cmd.Args...),
+		Shell:   cmd.Shell,
+		Dir:     dir,
+		Env:     cmd.Env,
+		Stdin:   cmd.Stdin,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Timeout: cmd.Timeout,
+	}
+	var dp driver.Process
+	err = h.run(ctx, op, func(context.Context) (err error) {
+		dp, err = start(tctx, dc)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) { // Cmd.Timeout expired while starting
+			err = timedOut(h.provider, cmd.Timeout)
+		}
+		cancel()
+		return nil, err
+	}
+	p := &Process{
+		h: h, p: dp, timeout: cmd.Timeout, started: time.Now(),
+		cancel: cancel, tctx: tctx, ctx: ctx,
+		stdout: stdout, stderr: stderr, span: span,
+		done: make(chan struct{}),
+	}
+	go p.wait()
+	return p, nil
 }
 
 // Process is a command started with Handle.Start. Its methods are safe for

@@ -87,6 +87,12 @@
 //     Handle.SetTimeout is E2B's set-timeout (it can shorten too); Pause of a
 //     paused sandbox is not an error; Destroy of a gone sandbox is not an
 //     error.
+//   - Handle.URL is the port's public host, https://<port>-<id>.<domain>
+//     (as getHost), with the e2b-traffic-access-token header when the
+//     sandbox has public traffic off; with a sandbox URL (E2B_SANDBOX_URL,
+//     as against e2btest) it is that URL with the E2b-Sandbox-Id and
+//     E2b-Sandbox-Port routing headers. PTY, Fork and Snapshot are not
+//     wired in yet: ErrUnsupported.
 //   - Handle.As accepts a *Native: the sandbox id, template, envd version,
 //     domain and access tokens, Native.Host for the public host of a port
 //     and Native.Move (envd's Filesystem.Move, which the Handle lacks).

@@ -28,6 +28,7 @@ type handle struct {
 	api      *e2bapi.Client
 	sb       e2bapi.Sandbox
 	domain   string
+	portsURL string       // with WithSandboxURL: where ports are reached, by routing headers
 	secrets  []string     // the API key and the envd access token
 	hc       *http.Client // envd's: the sandbox's headers on the Sandbox's connections
 	filesURL string
@@ -59,6 +60,7 @@ func (s *Sandbox) handle(sb e2bapi.Sandbox, outcome sandagent.Outcome) *sandagen
 		api:       s.api,
 		sb:        sb,
 		domain:    domain,
+		portsURL:  s.sandboxURL,
 		secrets:   []string{s.apiKey, sb.EnvdAccessToken},
 		hc:        hc,
 		filesURL:  filesURL,

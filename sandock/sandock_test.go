@@ -90,6 +90,10 @@ func conformance(t *testing.T, lacks map[sandboxtest.Capability]string, opts ...
 			sandboxtest.SetTimeout:   "activeDeadlineSeconds is set at create only; the API cannot extend it",
 			sandboxtest.Stdin:        "the shell API takes stdin only as one string before the command runs, not as a stream",
 			sandboxtest.BinaryOutput: "output streams as JSON strings in SSE events: bytes that are not UTF-8 become U+FFFD",
+			sandboxtest.URL:          "not wired in yet: Sandock's preview-url route",
+			sandboxtest.PTY:          "not wired in yet: Sandock's PTY websocket",
+			sandboxtest.Fork:         "the Sandock API has no fork",
+			sandboxtest.Snapshot:     "the Sandock API cannot snapshot a sandbox (its snapshots are prebuilt images)",
 		},
 	}
 	maps.Copy(f.Lacks, lacks)

@@ -29,8 +29,11 @@
 // A request that carries E2b-Sandbox-Id or E2b-Sandbox-Port goes to envd of
 // that sandbox, as through E2B's proxy on a localhost or IP host: a missing
 // one of the pair is 400 "missing header", an unknown sandbox (or a paused
-// one without auto-resume) is 502 {"sandboxId","message","code"}, a port
-// other than 49983 is 502 "The sandbox is running but port is not open".
+// one without auto-resume) is 502 {"sandboxId","message","code"}. A port
+// other than envd's 49983 goes to the server listening on it in the
+// sandbox (HTTP and websockets), or is 502 "The sandbox is running but port
+// is not open" when none does. A Host of the form <port>-<id>.<domain>
+// routes as those headers do, as E2B's proxy routes a port's public host.
 // Requests to envd's paths without the headers are 400 "Invalid host", as
 // the proxy answers a host it cannot parse. Everything else is the control
 // plane, which requires X-API-Key (401 {"code","message"} otherwise; GET

@@ -72,7 +72,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, envd http.Handler
 		writeJSON(w, http.StatusBadGateway, proxyError{SandboxID: id, Message: "The sandbox was not found", Code: http.StatusBadGateway})
 		return
 	case port != envdPort:
-		writeJSON(w, http.StatusBadGateway, proxyError{SandboxID: id, Message: "The sandbox is running but port is not open", Port: port, Code: http.StatusBadGateway})
+		s.servePort(w, r, sb, port)
 		return
 	}
 	// envd: without the access token only the health check and the file

@@ -123,7 +123,7 @@ func NewServer(opts ...Option) *Server {
 	envd.HandleFunc("GET /envs", s.getEnvs)
 
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
+		if routeByHost(r) || r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
 			s.proxy(w, r, envd)
 			return
 		}
