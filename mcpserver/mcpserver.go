@@ -24,15 +24,16 @@
 //     from text or base64.
 //   - list_dir, stat, remove: a directory's entries, a path's description,
 //     and removal of a file or directory tree.
+//   - url: the URL that reaches a server listening on a port in the sandbox
+//     (Handle.URL, its preview URL), with the headers a request must carry.
 //   - pause: pauses the sandbox, memory and files kept. The server detaches,
-//     and the next call attaches again, which resumes it. Which providers
-//     can pause is known once the sandbox is attached: where it cannot (see
-//     the provider's package documentation), pause answers with an error
-//     saying so and is withdrawn from the tool list (clients are notified
-//     that the list changed).
+//     and the next call attaches again, which resumes it.
 //
-// There is no tool for a port's preview URL yet: the Handle has no API for
-// one.
+// url and pause are optional capabilities. Which ones a provider has is
+// known once the sandbox is attached: where it lacks one (see the
+// provider's package documentation), its tool answers with an error saying
+// so and is withdrawn from the tool list (clients are notified that the
+// list changed).
 //
 // # Decisions
 //

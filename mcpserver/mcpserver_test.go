@@ -127,7 +127,7 @@ func TestPauseWithdrawn(t *testing.T) {
 	<-changed
 	tools, err := cs.ListTools(t.Context(), nil)
 	require.NoError(t, err)
-	require.Len(t, tools.Tools, 6)
+	require.Len(t, tools.Tools, 7)
 	for _, tool := range tools.Tools {
 		require.NotEqual(t, "pause", tool.Name)
 	}
@@ -147,7 +147,7 @@ func TestTools(t *testing.T) {
 			for _, tool := range tools.Tools {
 				names = append(names, tool.Name)
 			}
-			require.ElementsMatch(t, []string{"exec", "read_file", "write_file", "list_dir", "stat", "remove", "pause"}, names)
+			require.ElementsMatch(t, []string{"exec", "read_file", "write_file", "list_dir", "stat", "remove", "url", "pause"}, names)
 
 			// Files.
 			require.Equal(t, 6.0, ok(t, cs, "write_file", map[string]any{"path": "notes/a.txt", "content": "héllo"})["bytes"])
@@ -231,6 +231,11 @@ func TestTools(t *testing.T) {
 			require.Contains(t, toolError(t, cs, "read_file", map[string]any{"path": ""}), "empty path")
 			_, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "no_such_tool"})
 			require.Error(t, err, "an unknown tool is a protocol error")
+
+			// A port's URL.
+			out = ok(t, cs, "url", map[string]any{"port": 8000})
+			require.True(t, strings.HasPrefix(out["url"].(string), "http"), out["url"])
+			require.Contains(t, toolError(t, cs, "url", map[string]any{"port": 0}), "port 0")
 
 			// Pause, then the next call resumes the sandbox.
 			out = ok(t, cs, "pause", nil)

@@ -62,6 +62,13 @@ func (s *Server) addTools() {
 		Annotations: &mcp.ToolAnnotations{DestructiveHint: &destructive},
 	}, s.remove)
 	mcp.AddTool(s.srv, &mcp.Tool{
+		Name:  "url",
+		Title: "A port's URL",
+		Description: "The URL that reaches a server listening on a port in the sandbox (its preview URL), and the headers every request to it must carry. " +
+			"Not every provider has them: the error then says so, and the tool is withdrawn.",
+		Annotations: readOnly,
+	}, s.url)
+	mcp.AddTool(s.srv, &mcp.Tool{
 		Name:  "pause",
 		Title: "Pause the sandbox",
 		Description: "Pause the sandbox, keeping its memory and files, to stop paying for it while idle. " +
@@ -378,13 +385,48 @@ func (s *Server) pause(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) 
 		return nil, pauseOut{}, toolErr(err)
 	}
 	if err := h.Pause(ctx); err != nil {
-		if errors.Is(err, sandagent.ErrUnsupported) { // offer it no more
-			s.srv.RemoveTools("pause")
-		}
-		return nil, pauseOut{}, toolErr(err)
+		return nil, pauseOut{}, s.capabilityErr("pause", err)
 	}
 	s.detach(h)
 	return nil, pauseOut{Paused: h.ID(), Note: "the next tool call attaches again, which resumes the sandbox"}, nil
+}
+
+type urlIn struct {
+	Port int `json:"port" jsonschema:"the port, 1 to 65535, a server listens on in the sandbox"`
+}
+
+type urlOut struct {
+	URL    string            `json:"url"`
+	Header map[string]string `json:"header,omitempty" jsonschema:"headers every request to the URL must carry (access tokens)"`
+}
+
+func (s *Server) url(ctx context.Context, _ *mcp.CallToolRequest, in urlIn) (*mcp.CallToolResult, urlOut, error) {
+	h, err := s.handle(ctx)
+	if err != nil {
+		return nil, urlOut{}, toolErr(err)
+	}
+	e, err := h.URL(ctx, in.Port)
+	if err != nil {
+		return nil, urlOut{}, s.capabilityErr("url", err)
+	}
+	out := urlOut{URL: e.URL}
+	for k := range e.Header {
+		if out.Header == nil {
+			out.Header = map[string]string{}
+		}
+		out.Header[k] = e.Header.Get(k)
+	}
+	return nil, out, nil
+}
+
+// capabilityErr is the tool error of an optional capability's tool. Where
+// the provider lacks the capability, the tool is withdrawn from the list
+// (clients are notified) as well.
+func (s *Server) capabilityErr(tool string, err error) error {
+	if errors.Is(err, sandagent.ErrUnsupported) {
+		s.srv.RemoveTools(tool)
+	}
+	return toolErr(err)
 }
 
 // trimPartialRune drops the first bytes of a rune that b ends in the middle

@@ -93,7 +93,7 @@ func callEveryTool(t *testing.T, cs *mcp.ClientSession) {
 	t.Helper()
 	tools, err := cs.ListTools(t.Context(), nil)
 	require.NoError(t, err)
-	require.Len(t, tools.Tools, 7)
+	require.Len(t, tools.Tools, 8)
 	call := func(tool string, args map[string]any) map[string]any {
 		t.Helper()
 		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
@@ -111,6 +111,7 @@ func callEveryTool(t *testing.T, cs *mcp.ClientSession) {
 	require.Equal(t, "data", out["stdout"])
 	require.Equal(t, 5.0, out["exit_code"])
 	call("remove", map[string]any{"path": "dir"})
+	require.NotEmpty(t, call("url", map[string]any{"port": 8080})["url"])
 	call("pause", nil)
 	require.Equal(t, "back\n", call("exec", map[string]any{"command": "echo back"})["stdout"])
 }
