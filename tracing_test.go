@@ -111,6 +111,18 @@ func TestTracingLocal(t *testing.T) {
 	require.Equal(t, "ErrNotFound", attrs(read)["error.type"].AsString())
 	require.Len(t, read.Events(), 1, "the error is recorded")
 
+	// A fork is traced as its parent.
+	require.NoError(t, h.Stop(t.Context()))
+	kids, err := h.Fork(t.Context(), 1)
+	require.NoError(t, err)
+	defer kids[0].Destroy(t.Context())
+	_, err = kids[0].Stat(t.Context(), ".")
+	require.NoError(t, err)
+	stat := named(rec, "sandagent.stat")
+	require.Len(t, stat, 1)
+	require.Equal(t, kids[0].ID(), attrs(stat[0])["sandagent.sandbox.id"].AsString())
+	require.Len(t, named(rec, "sandagent.fork"), 1)
+
 	_, err = h.Exec(t.Context(), &sandagent.Cmd{})
 	require.ErrorIs(t, err, sandagent.ErrInvalid)
 	spans = named(rec, "sandagent.exec")
