@@ -69,7 +69,7 @@ func (h *Handle) URL(ctx context.Context, port int) (Endpoint, error) {
 		return Endpoint{}, WrapError(h.provider, "url", Errorf(ErrInvalid, "port %d is not between 1 and 65535", port))
 	}
 	var e driver.Endpoint
-	err := h.do(ctx, "url", func() (err error) {
+	err := h.do(ctx, "url", func(ctx context.Context) (err error) {
 		u, ok := h.drv.(driver.URLer)
 		if !ok {
 			return h.unsupported("preview URLs")
@@ -152,7 +152,7 @@ func (t *PTY) Resize(ctx context.Context, size TermSize) error {
 	if size.Rows == 0 || size.Cols == 0 {
 		return WrapError(t.p.h.provider, "pty", Errorf(ErrInvalid, "terminal size %dx%d: rows and columns must be positive", size.Rows, size.Cols))
 	}
-	return t.p.h.do(ctx, "pty", func() error { return t.t.Resize(ctx, driver.TermSize(size)) })
+	return t.p.h.do(ctx, "pty", func(ctx context.Context) error { return t.t.Resize(ctx, driver.TermSize(size)) })
 }
 
 // Close kills the command if it is still running and hangs up the
@@ -187,7 +187,7 @@ func (h *Handle) Fork(ctx context.Context, n int) ([]*Handle, error) {
 		return nil, WrapError(h.provider, "fork", Errorf(ErrInvalid, "fork count %d: want at least 1", n))
 	}
 	var kids []driver.Child
-	err := h.do(ctx, "fork", func() (err error) {
+	err := h.do(ctx, "fork", func(ctx context.Context) (err error) {
 		f, ok := h.drv.(driver.Forker)
 		if !ok {
 			return h.unsupported("fork")
@@ -217,6 +217,7 @@ func (h *Handle) Fork(ctx context.Context, n int) ([]*Handle, error) {
 			Outcome:       Created,
 			Logger:        h.logger,
 		})
+		out[i].tp = h.tp // traced as the parent is
 	}
 	return out, nil
 }
@@ -231,7 +232,7 @@ func (h *Handle) Snapshot(ctx context.Context, name string) (string, error) {
 		return "", WrapError(h.provider, "snapshot", Errorf(ErrInvalid, "snapshot name %q contains a NUL byte", name))
 	}
 	var id string
-	err := h.do(ctx, "snapshot", func() (err error) {
+	err := h.do(ctx, "snapshot", func(ctx context.Context) (err error) {
 		s, ok := h.drv.(driver.Snapshotter)
 		if !ok {
 			return h.unsupported("snapshots")

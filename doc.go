@@ -52,6 +52,19 @@
 // *Error values with the provider, the operation, the HTTP status and the
 // provider's message. No error or log line contains an API key or token.
 //
+// # Tracing
+//
+// Attach, Exec and every file and lifecycle call of a Handle is an
+// OpenTelemetry span (sandagent.attach, sandagent.exec, sandagent.read,
+// ...), and each HTTP request a provider makes is a client span beneath it.
+// The attach span carries the provider, the outcome, the sandbox id and the
+// number of requests made; the exec span the exit code and the bytes of
+// output; a failed call's span its error and, in error.type, the sentinel
+// it matches. Only the OpenTelemetry API is used: spans are no-ops until
+// the program installs a TracerProvider, globally or with a provider's
+// WithTracerProvider option. No span holds a key, a token, a URL query, a
+// command line, an environment or file contents.
+//
 // # Providers
 //
 // Each provider lives in its own package and registers a URL scheme, so

@@ -14,6 +14,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent/driver"
 )
 
@@ -176,8 +179,15 @@ func (e *ExitError) Error() string {
 }
 
 // start starts cmd with the driver's start (Start, or StartPTY): the
-// checks, the workdir, the timeout and the output captures, once.
-func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(context.Context, *driver.Cmd) (driver.Process, error)) (*Process, error) {
+// checks, the workdir, the timeout, the output captures and the span (which
+// Process.wait ends), once.
+func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(context.Context, *driver.Cmd) (driver.Process, error)) (_ *Process, err error) {
+	ctx, span := h.startSpan(ctx, op)
+	defer func() {
+		if err != nil {
+			endSpan(span, err)
+		}
+	}()
 	if err := cmd.validate(); err != nil {
 		return nil, WrapError(h.provider, op, err)
 	}
@@ -208,7 +218,7 @@ func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(cont
 		Timeout: cmd.Timeout,
 	}
 	var dp driver.Process
-	err := h.do(ctx, op, func() (err error) {
+	err = h.run(ctx, op, func(context.Context) (err error) {
 		dp, err = start(tctx, dc)
 		return err
 	})
@@ -216,13 +226,16 @@ func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(cont
 		dp, err = missingProgram(dc), nil
 	}
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) { // Cmd.Timeout expired while starting
+			err = timedOut(h.provider, cmd.Timeout)
+		}
 		cancel()
 		return nil, err
 	}
 	p := &Process{
-		h: h, p: dp, cmd: cmd.String(), started: time.Now(),
+		h: h, p: dp, timeout: cmd.Timeout, started: time.Now(),
 		cancel: cancel, tctx: tctx, ctx: ctx,
-		stdout: stdout, stderr: stderr,
+		stdout: stdout, stderr: stderr, span: span,
 		done: make(chan struct{}),
 	}
 	if len(dc.Args) > 0 {
@@ -237,14 +250,15 @@ func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(cont
 type Process struct {
 	h       *Handle
 	p       driver.Process
-	cmd     string
-	prog    string // Cmd.Args[0]; "" for a Shell command
+	prog    string        // Cmd.Args[0]; "" for a Shell command
+	timeout time.Duration // Cmd.Timeout
 	started time.Time
 	cancel  context.CancelFunc
 	tctx    context.Context // expires at Cmd.Timeout
 	ctx     context.Context // the caller's
 	stdout  *capture
 	stderr  *capture
+	span    trace.Span // the exec span, ended by wait
 
 	done chan struct{}
 	res  *Result
@@ -272,7 +286,7 @@ func (p *Process) Signal(ctx context.Context, sig os.Signal) error {
 	if !ok {
 		return WrapError(p.h.provider, "signal", Errorf(ErrUnsupported, "%s cannot signal processes", p.h.provider))
 	}
-	return p.h.do(ctx, "signal", func() error { return s.Signal(ctx, sig) })
+	return p.h.do(ctx, "signal", func(ctx context.Context) error { return s.Signal(ctx, sig) })
 }
 
 func (p *Process) wait() {
@@ -302,12 +316,25 @@ func (p *Process) wait() {
 		p.err = p.ctx.Err()
 	case p.tctx.Err() != nil:
 		p.res.ExitCode = -1
-		p.err = &Error{Provider: p.h.provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out: %s", p.cmd)}
+		p.err = timedOut(p.h.provider, p.timeout)
 	case err != nil:
 		p.err = WrapError(p.h.provider, "exec", err)
 	default:
 		p.err = &ExitError{Result: p.res}
 	}
+	p.span.SetAttributes(semconv.ProcessExitCode(p.res.ExitCode), attrStdout.Int64(p.stdout.n), attrStderr.Int64(p.stderr.n))
+	var ee *ExitError
+	if errors.As(p.err, &ee) { // a command's failure, not the operation's
+		endSpan(p.span, nil)
+	} else {
+		endSpan(p.span, p.err)
+	}
+}
+
+// timedOut is the error of a command whose Cmd.Timeout expired. It does not
+// quote the command, which may hold a secret.
+func timedOut(provider string, d time.Duration) error {
+	return &Error{Provider: provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out after %s", d)}
 }
 
 // capture tees a stream to the caller's writer and keeps its first
@@ -317,11 +344,13 @@ type capture struct {
 	w         io.Writer
 	mu        *sync.Mutex // shared when Stdout and Stderr are the same writer
 	buf       []byte
+	n         int64 // bytes written
 	truncated bool
 	err       error // the caller's writer's first error
 }
 
 func (c *capture) Write(b []byte) (int, error) {
+	c.n += int64(len(b))
 	if room := MaxOutput - len(c.buf); room > 0 {
 		n := min(room, len(b))
 		c.buf = append(c.buf, b[:n]...)

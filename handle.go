@@ -3,6 +3,7 @@ package sandagent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent/driver"
 )
@@ -30,7 +33,8 @@ type Handle struct {
 	volumes   []Volume
 	outcome   Outcome
 	log       *slog.Logger
-	logger    *slog.Logger // as given, for the Handles that Fork makes
+	logger    *slog.Logger         // as given, for the Handles that Fork makes
+	tp        trace.TracerProvider // set by RunAttach; nil: the global one
 	closed    atomic.Bool
 	destroyed atomic.Bool
 }
@@ -132,6 +136,9 @@ func (h *Handle) Outcome() Outcome { return h.outcome }
 // kills the command and returns ctx.Err().
 func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 	p, err := h.Start(ctx, cmd)
+	if errors.Is(err, ErrTimeout) { // killed before it started: a Result all the same
+		return &Result{ExitCode: -1}, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +193,7 @@ func (h *Handle) NewReader(ctx context.Context, name string) (io.ReadCloser, err
 		return nil, err
 	}
 	var r io.ReadCloser
-	err = h.do(ctx, "read", func() (err error) {
+	err = h.do(ctx, "read", func(ctx context.Context) (err error) {
 		r, err = h.drv.Open(ctx, p)
 		return err
 	})
@@ -206,7 +213,7 @@ func (h *Handle) WriteFrom(ctx context.Context, name string, r io.Reader) error 
 	if err != nil {
 		return err
 	}
-	return h.do(ctx, "write", func() error { return h.drv.Write(ctx, p, r) })
+	return h.do(ctx, "write", func(ctx context.Context) error { return h.drv.Write(ctx, p, r) })
 }
 
 // Upload writes many files, in as few round trips as the provider allows.
@@ -222,7 +229,7 @@ func (h *Handle) Upload(ctx context.Context, files ...File) error {
 		}
 		df[i] = driver.File{Path: p, Content: f.Content}
 	}
-	return h.do(ctx, "upload", func() error {
+	return h.do(ctx, "upload", func(ctx context.Context) error {
 		if u, ok := h.drv.(driver.Uploader); ok {
 			return u.Upload(ctx, df)
 		}
@@ -242,7 +249,7 @@ func (h *Handle) Stat(ctx context.Context, name string) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	var fi driver.FileInfo
-	err = h.do(ctx, "stat", func() (err error) {
+	err = h.do(ctx, "stat", func(ctx context.Context) (err error) {
 		fi, err = h.drv.Stat(ctx, p)
 		return err
 	})
@@ -256,7 +263,7 @@ func (h *Handle) ListDir(ctx context.Context, name string) ([]FileInfo, error) {
 		return nil, err
 	}
 	var dfs []driver.FileInfo
-	err = h.do(ctx, "list", func() (err error) {
+	err = h.do(ctx, "list", func(ctx context.Context) (err error) {
 		dfs, err = h.drv.ListDir(ctx, p)
 		return err
 	})
@@ -277,7 +284,7 @@ func (h *Handle) MakeDir(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return h.do(ctx, "mkdir", func() error { return h.drv.MakeDir(ctx, p) })
+	return h.do(ctx, "mkdir", func(ctx context.Context) error { return h.drv.MakeDir(ctx, p) })
 }
 
 // Remove removes the file or directory tree at name. A missing path is an
@@ -287,13 +294,13 @@ func (h *Handle) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return h.do(ctx, "remove", func() error { return h.drv.Remove(ctx, p) })
+	return h.do(ctx, "remove", func(ctx context.Context) error { return h.drv.Remove(ctx, p) })
 }
 
 // State reports the sandbox's lifecycle state.
 func (h *Handle) State(ctx context.Context) (State, error) {
 	var s string
-	err := h.do(ctx, "state", func() (err error) {
+	err := h.do(ctx, "state", func(ctx context.Context) (err error) {
 		s, err = h.drv.State(ctx)
 		return err
 	})
@@ -306,7 +313,7 @@ func (h *Handle) SetTimeout(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return WrapError(h.provider, "set-timeout", Errorf(ErrInvalid, "timeout %s is not positive", d))
 	}
-	return h.do(ctx, "set-timeout", func() error {
+	return h.do(ctx, "set-timeout", func(ctx context.Context) error {
 		t, ok := h.drv.(driver.TimeoutSetter)
 		if !ok {
 			return h.unsupported("timeouts")
@@ -319,7 +326,7 @@ func (h *Handle) SetTimeout(ctx context.Context, d time.Duration) error {
 // resumes it (Outcome Resumed). The Handle stays open but its commands fail
 // with ErrState until then.
 func (h *Handle) Pause(ctx context.Context) error {
-	return h.do(ctx, "pause", func() error {
+	return h.do(ctx, "pause", func(ctx context.Context) error {
 		p, ok := h.drv.(driver.Pauser)
 		if !ok {
 			return h.unsupported("pause")
@@ -331,7 +338,7 @@ func (h *Handle) Pause(ctx context.Context) error {
 // Stop stops the sandbox, keeping its files but not its processes; the next
 // Attach starts it again (Outcome Started).
 func (h *Handle) Stop(ctx context.Context) error {
-	return h.do(ctx, "stop", func() error {
+	return h.do(ctx, "stop", func(ctx context.Context) error {
 		s, ok := h.drv.(driver.Stopper)
 		if !ok {
 			return h.unsupported("stop")
@@ -356,7 +363,7 @@ func (h *Handle) Destroy(ctx context.Context) error {
 	if h.destroyed.Load() {
 		return nil
 	}
-	err := h.do(ctx, "destroy", func() error { return h.drv.Destroy(ctx) })
+	err := h.do(ctx, "destroy", func(ctx context.Context) error { return h.drv.Destroy(ctx) })
 	if err != nil {
 		return err
 	}
@@ -375,9 +382,18 @@ func (h *Handle) As(target any) bool {
 	return ok && a.As(target)
 }
 
-// do runs one driver operation: closed and ctx checks, timing, logging and
-// error wrapping, the same for every provider.
-func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
+// do runs one driver operation in a span of its own: closed and ctx checks,
+// timing, logging and error wrapping, the same for every provider. fn gets
+// the span's ctx.
+func (h *Handle) do(ctx context.Context, op string, fn func(context.Context) error) error {
+	ctx, span := h.startSpan(ctx, op)
+	err := h.run(ctx, op, fn)
+	endSpan(span, err)
+	return err
+}
+
+// run is do without the span, for operations whose span is longer.
+func (h *Handle) run(ctx context.Context, op string, fn func(context.Context) error) error {
 	if h.closed.Load() {
 		return &Error{Provider: h.provider, Op: op, Kind: ErrClosed}
 	}
@@ -385,7 +401,7 @@ func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
 		return err
 	}
 	start := time.Now()
-	err := WrapError(h.provider, op, fn())
+	err := WrapError(h.provider, op, fn(ctx))
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{slog.String("op", op), slog.Duration("took", time.Since(start))}
 		if err != nil {

@@ -204,6 +204,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
@@ -248,6 +250,7 @@ type Sandbox struct {
 	sandboxURL      string
 	hc              *http.Client
 	logger          *slog.Logger
+	tp              trace.TracerProvider
 	keepalive       time.Duration // 0: keepaliveInterval
 
 	svc e2bapi.Service
@@ -315,9 +318,7 @@ func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
 			}
 		}
 	}
-	if s.hc == nil {
-		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
+	s.hc = httpx.Traced(s.hc, svc.Provider, s.tp)
 	s.api = e2bapi.New(e2bapi.Options{
 		Dialect:      svc.Dialect,
 		BaseURL:      s.apiURL,
@@ -347,7 +348,7 @@ func (h *handle) wrap(op string, err error) error {
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, s.svc.Provider, s.attach)
+	return sandagent.RunAttach(ctx, s.svc.Provider, s.tp, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 )
@@ -220,6 +222,13 @@ func WithHTTPClient(c *http.Client) Option {
 		s.hc = c
 		return nil
 	}
+}
+
+// WithTracerProvider traces Attach, the Handle's operations and each HTTP
+// request with tp (default: the global TracerProvider, a no-op until the
+// program installs one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
 }
 
 // WithLogger logs every operation and request at debug level (default: no

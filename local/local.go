@@ -62,6 +62,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/engine"
 )
@@ -82,6 +84,7 @@ type Sandbox struct {
 	isolate   bool
 	snapshot  string
 	logger    *slog.Logger
+	tp        trace.TracerProvider
 	now       func() time.Time
 }
 
@@ -199,6 +202,13 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Sandbox) error { s.logger = l; return nil }
 }
 
+// WithTracerProvider traces Attach and the Handle's operations with tp
+// (default: the global TracerProvider, a no-op until the program installs
+// one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
+}
+
 // WithClock sets the time source for timeouts, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(s *Sandbox) error { s.now = now; return nil }
@@ -235,7 +245,7 @@ func wrap(op string, err error) error {
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b"
 )
@@ -87,6 +89,13 @@ func WithSandboxURL(u string) Option { return opt(e2b.WithSandboxURL(u)) }
 // WithHTTPClient sets the HTTP client for every request. Its Timeout must be
 // zero: command output streams for as long as the command runs.
 func WithHTTPClient(c *http.Client) Option { return opt(e2b.WithHTTPClient(c)) }
+
+// WithTracerProvider traces Attach, the Handle's operations and each HTTP
+// request with tp (default: the global TracerProvider, a no-op until the
+// program installs one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return opt(e2b.WithTracerProvider(tp))
+}
 
 // WithLogger logs every operation and request at debug level (default: no
 // logging). Keys and tokens are never logged.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/httpx"
 )
@@ -63,6 +65,7 @@ type Sandbox struct {
 	httpClient *http.Client
 	retries    int
 	logger     *slog.Logger
+	tp         trace.TracerProvider
 	api        *client
 	piece      int // bytes of a file per shell call; 0 means defaultPiece
 }
@@ -256,6 +259,13 @@ func WithRetries(n int) Option {
 	}
 }
 
+// WithTracerProvider traces Attach, the Handle's operations and each HTTP
+// request with tp (default: the global TracerProvider, a no-op until the
+// program installs one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
+}
+
 // WithLogger logs requests and operations at debug level, and replacements
 // of sandboxes at info level (default: no logging). API keys are never
 // logged.
@@ -302,7 +312,7 @@ func New(opts ...Option) (*Sandbox, error) {
 		rc: httpx.NewClient(httpx.Options{
 			Provider:   ProviderName,
 			BaseURL:    s.baseURL,
-			HTTPClient: s.httpClient,
+			HTTPClient: httpx.Traced(s.httpClient, ProviderName, s.tp),
 			Logger:     s.logger,
 			Header:     map[string]string{"Authorization": "Bearer " + s.apiKey},
 			UserAgent:  "sandagent-go",
@@ -320,7 +330,7 @@ func wrap(op string, err error) error {
 // Attach reattaches to the sandbox given by WithID if it is running, or
 // creates one. See the package documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, func(ctx context.Context) (*sandagent.Handle, error) {
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, func(ctx context.Context) (*sandagent.Handle, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.attach(ctx)

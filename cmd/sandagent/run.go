@@ -44,6 +44,7 @@ Commands:
   url      print the URL that reaches a port of the sandbox: sandagent url 8000
   pty      open a terminal in the sandbox: sandagent pty [-- program [args...]]
   fork     copy the sandbox into new ones and print their ids: sandagent fork -n 2
+  mcp      serve the sandbox as MCP tools to an agent, over stdio or --http ADDR
 
 Every command but emulate takes --url (default $SANDAGENT_URL), such as
 local://my-project or, for ls and reap, the provider alone (e2b://).
