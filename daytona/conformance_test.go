@@ -3,7 +3,9 @@
 package daytona_test
 
 import (
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -11,10 +13,14 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/daytona"
 	"github.com/sandagent/sandagent/daytona/daytonatest"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/sandboxtest"
 )
 
 func TestMain(m *testing.M) {
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }
 
@@ -58,4 +64,14 @@ func TestConformance(t *testing.T) {
 			sandboxtest.Signal: "the toolbox cannot signal a command; cancelling kills it",
 		},
 	})
+}
+
+// TestConvergesUnderListLag attaches one name from several processes at
+// once while the emulator's lists lag behind its creates: Daytona's unique
+// names make the racing creates conflict, and the losers adopt the winner.
+func TestConvergesUnderListLag(t *testing.T) {
+	srv := newServer(t)
+	sandboxtest.RaceAttachByName(t, srv.Faults, 100*time.Millisecond, 6, "converge", func() sandagent.Sandbox {
+		return open(t, srv, daytona.WithName("converge"), daytona.WithConvergenceWindow(250*time.Millisecond))
+	}, open(t, srv))
 }

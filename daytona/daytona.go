@@ -114,6 +114,7 @@ import (
 	apiclient "github.com/daytonaio/daytona/libs/api-client-go"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/httpx"
 	"github.com/sandagent/sandagent/internal/keylock"
 )
@@ -162,6 +163,7 @@ type Sandbox struct {
 	waitTimeout             time.Duration
 	pollMin, pollMax        time.Duration
 	pageSize                int
+	window                  time.Duration // the convergence window; -1: driver.ConvergenceWindow's default
 
 	api    *apiclient.APIClient
 	tbHTTP *http.Client
@@ -436,7 +438,7 @@ func WithWaitTimeout(d time.Duration) Option {
 
 // New returns a Daytona Sandbox configuration. It does no I/O.
 func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{autoStop: 15, language: "python", waitTimeout: 5 * time.Minute, pollMin: 100 * time.Millisecond, pollMax: time.Second, pageSize: 100}
+	s := &Sandbox{autoStop: 15, language: "python", waitTimeout: 5 * time.Minute, pollMin: 100 * time.Millisecond, pollMax: time.Second, pageSize: 100, window: -1}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, wrap("new", err)
@@ -460,8 +462,26 @@ func New(opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", invalid("DAYTONA_API_URL: want an http or https URL"))
 	}
 	s.apiURL = strings.TrimRight(s.apiURL, "/")
+	var err error
+	if s.window, err = driver.ConvergenceWindow(s.window); err != nil {
+		return nil, wrap("new", invalid("%v", err))
+	}
 	s.setupClients()
 	return s, nil
+}
+
+// WithConvergenceWindow sets how long a new sandbox may take to show in
+// Daytona's lists (default 2 s, or SANDAGENT_CONVERGENCE_WINDOW): an Attach
+// whose create got no answer waits this long before it lists by its attach
+// token to find what the create made.
+func WithConvergenceWindow(d time.Duration) Option {
+	return func(s *Sandbox) error {
+		if d < 0 {
+			return invalid("convergence window %s: want 0 or more", d)
+		}
+		s.window = d
+		return nil
+	}
 }
 
 func cmpOr(vals ...string) string {

@@ -122,8 +122,10 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
+	"github.com/sandagent/sandagent/internal/keylock"
 )
 
 // ProviderName is the provider's name, as Handle.Provider reports it.
@@ -162,13 +164,15 @@ type Sandbox struct {
 	hc              *http.Client
 	logger          *slog.Logger
 	keepalive       time.Duration // 0: keepaliveInterval
+	window          time.Duration // the convergence window; -1: driver.ConvergenceWindow's default
+	locks           *keylock.Map  // nil: the process-wide name locks
 
 	api *e2bapi.Client
 }
 
 // New returns an E2B Sandbox configuration. It does no I/O.
 func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout, secure: true}
+	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout, secure: true, window: -1}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, wrap("new", err)
@@ -181,6 +185,10 @@ func New(opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithCreateIfMissing needs WithID"))
 	case s.autoResume && !s.autoPause:
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoResume needs WithAutoPause"))
+	}
+	var err error
+	if s.window, err = driver.ConvergenceWindow(s.window); err != nil {
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "%v", err))
 	}
 	s.apiKey = cmp.Or(s.apiKey, os.Getenv("E2B_API_KEY"))
 	if s.apiKey == "" {
@@ -221,6 +229,7 @@ func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
+	token := driver.AttachToken()
 	reuse := &e2bapi.Reuse{
 		API:             s.api,
 		BaseURL:         s.apiURL,
@@ -228,9 +237,12 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 		ID:              s.id,
 		CreateIfMissing: s.createIfMissing,
 		Timeout:         s.timeout,
-		Body:            s.newSandbox(),
-		List:            listNamed(s.api, s.name),
+		Token:           token,
+		Body:            s.newSandbox(token),
+		Window:          s.window,
+		List:            listLive(s.api),
 		Logger:          s.logger,
+		Locks:           s.locks,
 	}
 	sb, outcome, err := reuse.Attach(ctx)
 	if err != nil {
@@ -242,14 +254,14 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	return s.handle(sb, outcome), nil
 }
 
-func (s *Sandbox) newSandbox() newSandbox {
+func (s *Sandbox) newSandbox(token string) newSandbox {
 	body := newSandbox{
 		TemplateID:    s.template,
 		Timeout:       seconds(s.timeout),
 		AutoPause:     s.autoPause,
 		Secure:        s.secure,
 		AllowInternet: true,
-		Metadata:      e2bapi.Labels(s.name, s.metadata),
+		Metadata:      e2bapi.Labels(s.name, token, s.metadata),
 		EnvVars:       s.env,
 	}
 	if s.autoResume {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/e2b"
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/internal/emu"
@@ -28,6 +29,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m)
 }
 
@@ -618,4 +622,20 @@ func TestKilledElsewhere(t *testing.T) {
 	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
 	require.ErrorIs(t, err, sandagent.ErrState, "envd's proxy answers 502: not running")
 	require.NoError(t, h.Destroy(ctx), "destroying a gone sandbox is not an error")
+}
+
+// TestConvergesUnderListLag forces the race of attaching one name from
+// several processes at once: the emulator's lists show a new sandbox only
+// 100 ms after its create, so a caller may see a young sandbox while an
+// older one is still missing. Every caller must still end with the one
+// sandbox, created once.
+func TestConvergesUnderListLag(t *testing.T) {
+	srv := server(t)
+	m, err := e2b.New(opts(srv)...)
+	require.NoError(t, err)
+	sandboxtest.RaceAttachByName(t, srv.Faults, 100*time.Millisecond, 6, "converge", func() sandagent.Sandbox {
+		sb, err := e2b.New(opts(srv, e2b.WithName("converge"), e2b.WithConvergenceWindow(250*time.Millisecond), e2b.WithOwnLocks())...)
+		require.NoError(t, err)
+		return sb
+	}, m)
 }

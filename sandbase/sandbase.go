@@ -132,7 +132,9 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/e2bapi"
+	"github.com/sandagent/sandagent/internal/keylock"
 	"github.com/sandagent/sandagent/internal/httpx"
 )
 
@@ -167,13 +169,15 @@ type Sandbox struct {
 	apiURL        string
 	hc            *http.Client
 	logger        *slog.Logger
+	window        time.Duration // the convergence window; -1: driver.ConvergenceWindow's default
+	locks         *keylock.Map  // nil: the process-wide name locks
 
 	api *e2bapi.Client
 }
 
 // New returns a SandBase Sandbox configuration. It does no I/O.
 func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout}
+	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout, window: -1}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, wrap("new", err)
@@ -181,6 +185,10 @@ func New(opts ...Option) (*Sandbox, error) {
 	}
 	if s.name != "" && s.id != "" {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithName and WithID both given; choose one"))
+	}
+	var err error
+	if s.window, err = driver.ConvergenceWindow(s.window); err != nil {
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "%v", err))
 	}
 	s.apiKey = cmp.Or(s.apiKey, os.Getenv("SANDBASE_API_KEY"))
 	if s.apiKey == "" {
@@ -228,20 +236,24 @@ func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
+	token := driver.AttachToken()
 	reuse := &e2bapi.Reuse{
 		API:     s.api,
 		BaseURL: s.apiURL,
 		Name:    s.name,
 		ID:      s.id,
 		Timeout: s.timeout,
+		Token:   token,
 		Body: newSandbox{
 			TemplateID: s.template,
 			Timeout:    e2bapi.Seconds(s.timeout),
-			Metadata:   e2bapi.Labels(s.name, s.metadata),
+			Metadata:   e2bapi.Labels(s.name, token, s.metadata),
 			EnvVars:    s.env,
 		},
+		Window: s.window,
 		List:   s.listLive,
 		Logger: s.logger,
+		Locks:  s.locks,
 	}
 	sb, outcome, err := reuse.Attach(ctx)
 	if err != nil {
@@ -254,26 +266,30 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 // listLive lists the running and paused sandboxes, those connect can
-// attach to.
-func (s *Sandbox) listLive(ctx context.Context) ([]e2bapi.Sandbox, error) {
-	all, err := s.list(ctx)
-	return slices.DeleteFunc(all, func(sb e2bapi.Sandbox) bool {
+// attach to. SandBase has no metadata filter: Reuse filters on md.
+func (s *Sandbox) listLive(ctx context.Context, _ map[string]string) (e2bapi.Listing, error) {
+	all, at, err := s.list(ctx)
+	return e2bapi.Listing{At: at, Sandboxes: slices.DeleteFunc(all, func(sb e2bapi.Sandbox) bool {
 		return sb.Status != "running" && sb.Status != "paused"
-	}), err
+	})}, err
 }
 
 // list asks GET /sandboxes, which answers every sandbox, whatever its
-// status, most recent first, in one array.
-func (s *Sandbox) list(ctx context.Context) ([]e2bapi.Sandbox, error) {
+// status, most recent first, in one array, and the server's time of the
+// answer.
+func (s *Sandbox) list(ctx context.Context) ([]e2bapi.Sandbox, time.Time, error) {
 	r, err := s.api.R(ctx).Get("/sandboxes")
 	if err := s.api.Check("list", r, err); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	var all []e2bapi.Sandbox
 	if err := decode("list", r, &all, "sandbox list"); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return all, nil
+	if all == nil { // null is no list: never read it as "none"
+		return nil, time.Time{}, &sandagent.Error{Provider: ProviderName, Op: "list", Status: r.StatusCode(), Message: "unexpected response: malformed sandbox list"}
+	}
+	return all, e2bapi.ServerTime(r.Header()), nil
 }
 
 // decode reads the JSON answer r into v. Answers are decoded whatever
@@ -293,7 +309,7 @@ var _ sandagent.Manager = (*Sandbox)(nil)
 // listed with StateDestroyed until it is killed.
 func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {
 	return func(yield func(sandagent.Info, error) bool) {
-		all, err := s.list(ctx)
+		all, _, err := s.list(ctx)
 		if err != nil {
 			yield(sandagent.Info{}, wrap("list", err))
 			return

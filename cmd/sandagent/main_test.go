@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sandagent/sandagent/driver"
 )
 
 // TestMain doubles as the command itself, so tests can run it as a
@@ -21,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SANDAGENT_TEST_BE_CLI") == "1" {
 		main()
 	}
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/daytona/daytonatest"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/sandbase/sandbasetest"
@@ -53,8 +54,12 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 			t.Parallel()
 			env, faults, requests := startEmulator(t, provider)
 			// Latency on every request widens the window between lookup
-			// and create, so that the processes really race.
+			// and create, so that the processes really race, and lists
+			// that lag behind creates let a caller see a young sandbox
+			// while an older one is still missing.
 			faults.SetLatency(5 * time.Millisecond)
+			faults.SetListLag(150 * time.Millisecond)
+			env = append(env, driver.ConvergenceWindowEnv+"=300ms")
 			url := provider + "://race"
 
 			const n = 8
@@ -93,6 +98,7 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d processes, %d create requests", provider, n, creates)
+			faults.SetListLag(0)
 			out, errOut, code := cli(t, env, "", "ls", "--json", "--url", provider+"://")
 			require.Equal(t, 0, code, errOut)
 			var live []sandagent.Info

@@ -55,6 +55,7 @@ type sandbox struct {
 	timeout    time.Duration // as created: the timeout of an auto-resume
 	startedAt  time.Time
 	endAt      time.Time
+	madeAt     time.Time // real time, for Faults.Listed
 	paused     bool
 	procs      procTable
 }
@@ -225,7 +226,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	sb := &sandbox{
 		id: id, template: template, eng: eng, secure: body.Secure, internet: body.AllowInternetAccess,
 		metadata: body.Metadata, envVars: body.EnvVars, autoPause: body.AutoPause, autoResume: autoResume,
-		timeout: timeout, startedAt: now, endAt: now.Add(timeout),
+		timeout: timeout, startedAt: now, endAt: now.Add(timeout), madeAt: time.Now(),
 	}
 	if sb.secure {
 		sb.token = s.accessToken(id)
@@ -507,7 +508,7 @@ func (s *Server) listV1(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []listedSandbox{}
 	for _, sb := range s.sandboxes {
-		if !sb.paused && matches(sb.metadata, filter) {
+		if !sb.paused && matches(sb.metadata, filter) && s.Faults.Listed(sb.madeAt) {
 			out = append(out, sb.listed())
 		}
 	}
@@ -579,7 +580,7 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) {
 	for _, sb := range s.sandboxes {
 		l := sb.listed()
 		l.StartedAt = l.StartedAt.Truncate(time.Microsecond) // the keyset's precision
-		if !states[l.State] || !matches(sb.metadata, filter) || l.StartedAt.Before(startedAfter) || (template != "" && template != sb.template) {
+		if !states[l.State] || !matches(sb.metadata, filter) || l.StartedAt.Before(startedAfter) || (template != "" && template != sb.template) || !s.Faults.Listed(sb.madeAt) {
 			continue
 		}
 		if l.State == "running" {

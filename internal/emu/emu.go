@@ -6,7 +6,9 @@ package emu
 import (
 	"bytes"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +61,11 @@ type Fault struct {
 	Status int           // answer with this status (and the emulator's error body) instead of the real handler
 	Body   string        // with Status: answer with this raw body instead (garbage JSON, an HTML error page, ...)
 	Delay  time.Duration // wait this long before handling (real time: use small values)
-	Reset  ResetWhen     // drop the connection
+	// DelayAfter lets the emulator act, then holds its answer this long
+	// (or until the client hangs up): a client that gives up meanwhile
+	// never learns what its request did.
+	DelayAfter time.Duration
+	Reset      ResetWhen // drop the connection
 }
 
 // ResetWhen says when a Fault drops the connection.
@@ -74,9 +80,10 @@ const (
 
 // Faults is a queue of injected failures, safe for concurrent use.
 type Faults struct {
-	mu     sync.Mutex
-	faults []*Fault
-	delay  time.Duration
+	mu      sync.Mutex
+	faults  []*Fault
+	delay   time.Duration
+	listLag time.Duration
 }
 
 // Add queues f.
@@ -102,11 +109,29 @@ func (fs *Faults) SetLatency(d time.Duration) {
 	fs.delay = d
 }
 
-// Clear removes every queued fault and the latency.
+// SetListLag keeps each sandbox out of list answers until d (real time)
+// after its creation, as an eventually consistent service may: lookups by
+// id see it at once, lists only later. Tests use it to force the races of
+// attaching by name; 0 shows every sandbox again.
+func (fs *Faults) SetListLag(d time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.listLag = d
+}
+
+// Listed reports whether a sandbox created at made (real time) appears in
+// a list answered now.
+func (fs *Faults) Listed(made time.Time) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return time.Since(made) >= fs.listLag
+}
+
+// Clear removes every queued fault, the latency and the list lag.
 func (fs *Faults) Clear() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.faults, fs.delay = nil, 0
+	fs.faults, fs.delay, fs.listLag = nil, 0, 0
 }
 
 func (fs *Faults) take(r *http.Request) (Fault, time.Duration, bool) {
@@ -209,6 +234,17 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 			_, _ = io.WriteString(w, f.Body)
 		case f.Status != 0:
 			writeErr(w, f.Status, http.StatusText(f.Status)+" (injected fault)")
+		case f.DelayAfter > 0:
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			select {
+			case <-time.After(f.DelayAfter):
+			case <-r.Context().Done():
+				return
+			}
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
 		default:
 			next.ServeHTTP(w, r)
 		}

@@ -58,6 +58,7 @@ type sandbox struct {
 	runStart   time.Time     // start of the current continuous run (creation or last resume)
 	timeout    time.Duration // the window a resume restarts
 	seq        int           // creation order
+	madeAt     time.Time     // real time, for Faults.Listed
 	eng        *engine.Sandbox
 }
 
@@ -164,7 +165,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := s.Clock.Now()
 	var eng *engine.Sandbox
 	var err error
 	for range 3 { // ids are random: try again on the rare collision
@@ -177,12 +177,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "failed to create sandbox in provider")
 		return
 	}
+	now := s.Clock.Now() // once it exists: lists show it from then (plus any list lag)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
 	sb := &sandbox{
 		id: eng.ID(), templateID: req.TemplateID, metadata: req.Metadata, status: statusRunning,
-		startedAt: now, runStart: now, timeout: timeout, seq: s.seq, eng: eng,
+		startedAt: now, runStart: now, timeout: timeout, seq: s.seq, eng: eng, madeAt: time.Now(),
 	}
 	sb.endAt = s.deadline(sb, now, timeout)
 	s.sandboxes[sb.id] = sb
@@ -202,7 +203,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	all := make([]*sandbox, 0, len(s.sandboxes))
 	for _, sb := range s.sandboxes {
 		s.expire(sb)
-		if filter == "" || sb.status == filter {
+		if (filter == "" || sb.status == filter) && s.Faults.Listed(sb.madeAt) {
 			all = append(all, sb)
 		}
 	}
