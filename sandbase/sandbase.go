@@ -134,8 +134,8 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/e2bapi"
-	"github.com/sandagent/sandagent/internal/keylock"
 	"github.com/sandagent/sandagent/internal/httpx"
+	"github.com/sandagent/sandagent/internal/keylock"
 )
 
 // ProviderName is the provider's name, as Handle.Provider reports it.

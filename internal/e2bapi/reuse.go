@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-		"slices"
+	"slices"
 	"strings"
 	"time"
 
