@@ -95,11 +95,22 @@ func (s *suite) testFaults(t *testing.T) {
 	})
 
 	t.Run("CancelAtEveryRequestLeavesNothing", func(t *testing.T) {
-		o := Options{Name: uniqueName()}
-		if _, lacks := s.f.Lacks[NameReuse]; lacks {
-			o = Options{}
+		for _, named := range []bool{true, false} {
+			for _, acted := range []bool{false, true} {
+				what := map[bool]string{false: "Unnamed", true: "Named"}[named] + map[bool]string{false: "BeforeTheServerActs", true: "AfterTheServerActs"}[acted]
+				t.Run(what, func(t *testing.T) {
+					o := Options{}
+					if named {
+						s.need(t, NameReuse)
+						o.Name = uniqueName()
+					}
+					if acted {
+						s.need(t, AttachToken)
+					}
+					s.cancelAtEveryRequest(t, f, o, acted)
+				})
+			}
 		}
-		s.cancelAtEveryRequest(t, f, o)
 	})
 
 	t.Run("LookupFailureCreatesNothing", func(t *testing.T) {
@@ -158,11 +169,12 @@ func logOutcome(t *testing.T, err error) {
 }
 
 // cancelAtEveryRequest ends an Attach's ctx while its k-th request is in
-// flight (held by the emulator, which then does not act), for every k of
-// the Attach's sequence, and checks each time that no sandbox is left
-// behind: one created before the ctx ended belongs to no one and must be
-// destroyed by the Attach that made it.
-func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options) {
+// flight, for every k of the Attach's sequence, and checks each time that
+// no sandbox is left behind: one created before the ctx ended belongs to no
+// one and must be destroyed by the Attach that made it. The emulator holds
+// the request before it acts (and then does not), or, when acted, acts and
+// holds the answer: the Attach never learns what its create made.
+func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options, acted bool) {
 	m, ok := s.f.New(t, Options{}).(sandagent.Manager)
 	if !ok {
 		t.Skip("the provider has no Manager: leftovers cannot be counted")
@@ -182,7 +194,11 @@ func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options) {
 	}
 	before := count()
 	for k := 1; k <= 20; k++ {
-		f.Add(emu.Fault{Skip: k - 1, Delay: 3 * time.Second})
+		fault := emu.Fault{Skip: k - 1, Delay: 3 * time.Second}
+		if acted {
+			fault = emu.Fault{Skip: k - 1, DelayAfter: 3 * time.Second}
+		}
+		f.Add(fault)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		h, err := s.f.New(t, o).Attach(ctx)
 		cancel()
