@@ -496,10 +496,7 @@ func cmpOr(vals ...string) string {
 // setupClients makes the API client and the toolbox HTTP client: one
 // transport, with the shared retry policy for idempotent requests.
 func (s *Sandbox) setupClients() {
-	hc := s.hc
-	if hc == nil {
-		hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
+	hc := httpx.Client(s.hc)
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport

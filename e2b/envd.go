@@ -80,6 +80,7 @@ func envdClient(hc *http.Client, id, token string) *http.Client {
 	}
 	c := *hc
 	c.Transport = &envdTransport{base: base, id: id, header: h}
+	c.CheckRedirect = httpx.SameOriginOnly // the transport adds the access token to every request
 	return &c
 }
 

@@ -203,9 +203,7 @@ func New(opts ...Option) (*Sandbox, error) {
 		}
 	}
 	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, DefaultAPIURL), "/")
-	if s.hc == nil {
-		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
+	s.hc = httpx.Client(s.hc) // the caller's, or the shared one; credentials never follow a redirect to another origin
 	s.api = e2bapi.New(e2bapi.Options{
 		Dialect:    dialect,
 		BaseURL:    s.apiURL,
