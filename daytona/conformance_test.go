@@ -75,3 +75,12 @@ func TestConvergesUnderListLag(t *testing.T) {
 		return open(t, srv, daytona.WithName("converge"), daytona.WithConvergenceWindow(250*time.Millisecond))
 	}, open(t, srv))
 }
+
+// TestNewPerRequestKeepsNothing is a serverless handler's life: a new
+// Sandbox per request, attach, exec, close.
+func TestNewPerRequestKeepsNothing(t *testing.T) {
+	srv := newServer(t)
+	sandboxtest.NewPerRequest(t, 500, func() sandagent.Sandbox {
+		return open(t, srv, daytona.WithName("per-request"))
+	})
+}

@@ -606,3 +606,14 @@ func TestConvergesUnderListLag(t *testing.T) {
 		return sb
 	}, m)
 }
+
+// TestNewPerRequestKeepsNothing is a serverless handler's life: a new
+// Sandbox per request, attach, exec, close.
+func TestNewPerRequestKeepsNothing(t *testing.T) {
+	srv := server(t)
+	sandboxtest.NewPerRequest(t, 500, func() sandagent.Sandbox {
+		sb, err := sandbase.New(opts(srv, sandbase.WithName("per-request"))...)
+		require.NoError(t, err)
+		return sb
+	})
+}
