@@ -91,12 +91,7 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 			require.Equal(t, 1, created, "one creator: %v", outs)
 
 			// The provider's Manager sees one live sandbox by that name.
-			creates := 0
-			for _, r := range requests.Requests() {
-				if r == createRequest[provider] {
-					creates++
-				}
-			}
+			creates := countExact(requests.Requests(), createRequest[provider])
 			t.Logf("%s: %d processes, %d create requests", provider, n, creates)
 			faults.SetListLag(0)
 			out, errOut, code := cli(t, env, "", "ls", "--json", "--url", provider+"://")
@@ -113,4 +108,15 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 			require.Equal(t, outs[0]["id"], live[0].ID)
 		})
 	}
+}
+
+// countExact counts the requests equal to want.
+func countExact(reqs []string, want string) int {
+	n := 0
+	for _, r := range reqs {
+		if r == want {
+			n++
+		}
+	}
+	return n
 }
