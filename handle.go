@@ -394,12 +394,13 @@ func (h *Handle) Close() error {
 }
 
 // Destroy deletes the sandbox for good and closes the Handle. Destroying
-// twice is not an error.
+// twice is not an error, and a closed Handle can still destroy its
+// sandbox.
 func (h *Handle) Destroy(ctx context.Context) error {
 	if h.destroyed.Load() {
 		return nil
 	}
-	err := h.do(ctx, "destroy", func() error { return h.drv.Destroy(ctx) })
+	err := h.run(ctx, "destroy", func() error { return h.drv.Destroy(ctx) })
 	if err != nil {
 		return err
 	}
@@ -424,6 +425,11 @@ func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
 	if h.closed.Load() {
 		return &Error{Provider: h.provider, Op: op, Kind: ErrClosed}
 	}
+	return h.run(ctx, op, fn)
+}
+
+// run is do without the closed check.
+func (h *Handle) run(ctx context.Context, op string, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
