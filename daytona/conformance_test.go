@@ -3,6 +3,8 @@
 package daytona_test
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/sandagent/sandagent/daytona"
 	"github.com/sandagent/sandagent/daytona/daytonatest"
 	"github.com/sandagent/sandagent/driver"
+	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/sandboxtest"
 )
 
@@ -83,4 +86,20 @@ func TestNewPerRequestKeepsNothing(t *testing.T) {
 	sandboxtest.NewPerRequest(t, 500, func() sandagent.Sandbox {
 		return open(t, srv, daytona.WithName("per-request"))
 	})
+}
+
+// TestCutStreamIsDropped: an output stream whose connection drops
+// mid-command is a dropped connection (io.ErrUnexpectedEOF, no status),
+// as on every provider: never a short result.
+func TestCutStreamIsDropped(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, open(t, srv))
+	srv.Faults.Add(emu.Fault{Method: http.MethodGet, Path: "/toolbox/", CutAfter: 4000})
+	_, err := h.Exec(t.Context(), &sandagent.Cmd{Args: []string{"seq", "1", "100000"}})
+	srv.Faults.Clear()
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, sandagent.ErrInvalid)
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Zero(t, e.Status)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -649,4 +650,20 @@ func TestNewPerRequestKeepsNothing(t *testing.T) {
 		require.NoError(t, err)
 		return sb
 	})
+}
+
+// TestCutStreamIsDropped: a connection dropped mid-stream is a dropped
+// connection (io.ErrUnexpectedEOF, no status), as on every provider, never
+// ErrInvalid.
+func TestCutStreamIsDropped(t *testing.T) {
+	srv := server(t)
+	h := attach(t, srv)
+	srv.CutStreams(1)
+	_, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "echo one; sleep 0.1; echo two"})
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, sandagent.ErrInvalid)
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Zero(t, e.Status)
+	require.Contains(t, err.Error(), "connection dropped")
 }

@@ -107,6 +107,9 @@ func (h *handle) rpcErr(ctx context.Context, op string, err error) error {
 		c.Op = op
 		return &c
 	}
+	if httpx.IsDropped(err) { // connect calls a cut envelope invalid_argument
+		return httpx.Dropped(ProviderName, op, err, h.secrets...)
+	}
 	e := &sandagent.Error{Provider: ProviderName, Op: op, Message: httpx.Redact(err.Error(), h.secrets...)}
 	var ce *connect.Error
 	if errors.As(err, &ce) {

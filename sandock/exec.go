@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/driver"
+	"github.com/sandagent/sandagent/internal/httpx"
 	"github.com/sandagent/sandagent/internal/shellquote"
 )
 
@@ -132,9 +132,9 @@ func (p *process) run(body io.ReadCloser, stdout, stderr io.Writer) {
 	case ev.errMsg != "":
 		p.code, p.err = -1, &sandagent.Error{Op: "exec", Message: ev.errMsg}
 	case err != nil:
-		p.code, p.err = -1, fmt.Errorf("reading the command's output stream: %w", err)
+		p.code, p.err = -1, httpx.Dropped(ProviderName, "exec", err)
 	default:
-		p.code, p.err = -1, &sandagent.Error{Op: "exec", Message: "the output stream ended before the command's exit event"}
+		p.code, p.err = -1, httpx.Dropped(ProviderName, "exec", errors.New("the output stream ended before the command's exit event"))
 	}
 }
 

@@ -478,6 +478,8 @@ func TestStreamEvents(t *testing.T) {
 	t.Run("cut stream", func(t *testing.T) {
 		_, out, _, err := run(t, "data: {\"type\":\"stdout\",\"data\":\"partial\"}\n\n")
 		require.ErrorContains(t, err, "ended before the command's exit")
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a dropped stream, as on every provider")
+		require.NotErrorIs(t, err, sandagent.ErrInvalid)
 		require.Equal(t, "partial", out)
 	})
 }

@@ -4,9 +4,11 @@
 package emu
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +68,10 @@ type Fault struct {
 	// never learns what its request did.
 	DelayAfter time.Duration
 	Reset      ResetWhen // drop the connection
+	// CutAfter passes this many bytes of the answer's body (or of what is
+	// written to a hijacked connection, such as a websocket's frames), then
+	// drops the connection: a stream broken mid-way.
+	CutAfter int
 }
 
 // ResetWhen says when a Fault drops the connection.
@@ -234,6 +240,8 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 			_, _ = io.WriteString(w, f.Body)
 		case f.Status != 0:
 			writeErr(w, f.Status, http.StatusText(f.Status)+" (injected fault)")
+		case f.CutAfter > 0:
+			next.ServeHTTP(&cutter{w: w, left: f.CutAfter}, r)
 		case f.DelayAfter > 0:
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
@@ -268,3 +276,58 @@ type discard struct{ h http.Header }
 func (d discard) Header() http.Header         { return d.h }
 func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
+
+// cutter passes the first left bytes of an answer, then drops the
+// connection.
+type cutter struct {
+	w    http.ResponseWriter
+	left int
+}
+
+func (c *cutter) Header() http.Header { return c.w.Header() }
+
+func (c *cutter) WriteHeader(status int) { c.w.WriteHeader(status) }
+
+func (c *cutter) Write(b []byte) (int, error) {
+	if len(b) < c.left {
+		c.left -= len(b)
+		return c.w.Write(b)
+	}
+	n, _ := c.w.Write(b[:c.left])
+	c.left = 0
+	http.NewResponseController(c.w).Flush()
+	hangUp(c.w)
+	return n, io.ErrClosedPipe
+}
+
+func (c *cutter) Flush() { _ = http.NewResponseController(c.w).Flush() }
+
+// Hijack hands over the connection, still cut after the bytes left.
+func (c *cutter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(c.w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := &cutConn{Conn: conn, left: c.left}
+	return cc, bufio.NewReadWriter(rw.Reader, bufio.NewWriter(cc)), nil
+}
+
+// cutConn closes itself once left bytes are written.
+type cutConn struct {
+	net.Conn
+	mu   sync.Mutex
+	left int
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(b) < c.left {
+		c.left -= len(b)
+		return c.Conn.Write(b)
+	}
+	n, _ := c.Conn.Write(b[:c.left])
+	c.left = 0
+	_ = c.Conn.Close()
+	return n, io.ErrClosedPipe
+}

@@ -18,12 +18,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -306,6 +308,37 @@ func genericMessage(contentType string, body []byte, secrets []string) string {
 		text = text[:cut] + "…"
 	}
 	return text
+}
+
+// Dropped is the error of a connection or stream that broke before its
+// answer was whole, the same on every provider: an *sandagent.Error with
+// no status and no sentinel kind (Check's classification of a connection
+// error, which idempotent requests are retried on), whose cause matches
+// io.ErrUnexpectedEOF. It is never ErrInvalid: the request was fine.
+func Dropped(provider, op string, cause error, secrets ...string) *sandagent.Error {
+	msg := "the connection dropped before the answer was complete"
+	if cause != nil {
+		msg += ": " + Redact(cause.Error(), secrets...)
+	}
+	return &sandagent.Error{Provider: provider, Op: op, Message: msg, Err: dropped{cause}}
+}
+
+// IsDropped reports whether err says a connection or stream broke: an
+// unexpected EOF, a reset or a broken pipe.
+func IsDropped(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// dropped unwraps to io.ErrUnexpectedEOF and to its cause.
+type dropped struct{ cause error }
+
+func (d dropped) Error() string { return "unexpected EOF" }
+
+func (d dropped) Unwrap() []error {
+	if d.cause == nil {
+		return []error{io.ErrUnexpectedEOF}
+	}
+	return []error{io.ErrUnexpectedEOF, d.cause}
 }
 
 // maxExcerpt is the most bytes of a body an error message quotes.
