@@ -22,7 +22,13 @@
 // fails for any other reason than a 404 (auth, rate limit, 5xx, network)
 // fails Attach: only a confirmed absence leads to a create. If Attach fails
 // or its ctx ends after it created a sandbox, it deletes that sandbox, and
-// only that one. Goroutines of one process attaching one name serialize on a
+// only that one. Every create carries a unique attach token in its labels
+// (sandagent.attach): when the create gets no usable answer (no response,
+// or the ctx ended while it was in flight), Attach lists by that token,
+// after WithConvergenceWindow (default 2 s, or
+// SANDAGENT_CONVERGENCE_WINDOW; Daytona's list may lag behind its creates)
+// and even if its ctx has ended, and adopts what it finds, or deletes it
+// when the ctx has ended. Goroutines of one process attaching one name serialize on a
 // lock; across processes Daytona's name uniqueness makes them converge.
 // WithID reattaches by id with the same state handling and never creates:
 // a missing id is ErrNotFound. With neither, every Attach creates a sandbox.

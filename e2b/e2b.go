@@ -19,6 +19,25 @@
 // lists again, and if several sandboxes carry the name, every caller picks
 // the oldest and the creator of any other destroys its own.
 //
+// Lists lag behind creates, so a list may show a young sandbox while an
+// older one carrying the name is still missing. WithConvergenceWindow
+// (default 2 s, or SANDAGENT_CONVERGENCE_WINDOW) bounds that lag: a
+// sandbox is handed out only once no older one can be missing, that is
+// when it was already that old at the time of the list's answer (its Date
+// header), or when a list sent that long after it was first seen still
+// names it the oldest. A creator waits the window before its second list.
+// So an Attach of an existing sandbox stays at two requests, while one that
+// creates, or finds a sandbox younger than the window, takes the window
+// longer and one more list.
+//
+// Every create carries a unique attach token in its metadata
+// (sandagent.attach). When the create's answer is lost (no response, a
+// garbled one, or the ctx ended while it was in flight), Attach lists by
+// that token, after the window and even if its ctx has ended, and adopts
+// the sandbox it finds, or destroys it when the ctx has ended. A create
+// the service completes only after that lookup is left to its timeout
+// (and to Managed and sandagent.Reap).
+//
 // WithID reattaches by the id from Handle.ID, from any process: connect, as
 // above. A sandbox that no longer exists is ErrNotFound, or, with
 // WithCreateIfMissing, replaced by a new one (Outcome Created, a new id).
@@ -31,7 +50,8 @@
 // that one.
 //
 // Attach makes one request by id (connect) and two by name (list, connect)
-// when the sandbox exists; creating by name takes three (list, create, list).
+// when the sandbox exists; creating by name takes three (list, create, list)
+// and the convergence window.
 // The workdir is learnt on first need (one Filesystem.Stat of the path "",
 // which envd resolves to the default workdir, else the user's home).
 //

@@ -20,7 +20,14 @@
 // (Outcome Created). Goroutines attaching the same name in one process take
 // turns; across processes Attach converges: after creating it lists again,
 // and if several sandboxes carry the name, every caller picks the oldest and
-// the creator of any other destroys its own.
+// the creator of any other destroys its own. As on E2B, the list may lag
+// behind creates: a sandbox younger than WithConvergenceWindow (default
+// 2 s, or SANDAGENT_CONVERGENCE_WINDOW) is handed out only once a list sent
+// that long after it was seen still names it the oldest, and a creator
+// waits the window before its second list. Every create carries a unique
+// attach token in its metadata (sandagent.attach): a create whose answer is
+// lost is found by it, after the window, and adopted, or destroyed when
+// the ctx has ended.
 //
 // WithID reattaches by the id from Handle.ID, from any process: connect, as
 // above. A sandbox that no longer exists is ErrNotFound; a stopped one
@@ -35,7 +42,7 @@
 //
 // Attach makes one request by id (connect) and two by name (list, connect)
 // when the sandbox exists; creating by name takes three (list, create,
-// list). The workdir is learnt on first need (one GET
+// list) and the convergence window. The workdir is learnt on first need (one GET
 // /sandboxes/{id}/filesystem/stat of /workspace).
 //
 // Persistence is one-to-one: Pause keeps files and memory (running

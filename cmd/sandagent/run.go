@@ -310,7 +310,7 @@ func execute(ctx context.Context, h *sandagent.Handle, c *sandagent.Cmd, stderr 
 		}
 		return res.ExitCode
 	case ctx.Err() != nil:
-		return report(err, stderr) // interrupted: main exits 130 or 143
+		return report(context.Cause(ctx), stderr) // interrupted: main exits 130 or 143
 	case errors.Is(err, sandagent.ErrTimeout):
 		report(err, stderr)
 		return exitTimeout
