@@ -184,6 +184,7 @@ type Sandbox struct {
 	hc              *http.Client
 	logger          *slog.Logger
 	keepalive       time.Duration // 0: keepaliveInterval
+	afterFunc       afterFunc     // the stall watchdog's timers (tests); nil: time.AfterFunc
 	window          time.Duration // the convergence window; -1: driver.ConvergenceWindow's default
 	locks           *keylock.Map  // nil: the process-wide name locks
 
