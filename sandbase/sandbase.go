@@ -291,7 +291,9 @@ func (s *Sandbox) list(ctx context.Context) ([]e2bapi.Sandbox, time.Time, error)
 	if err := decode("list", r, &all, "sandbox list"); err != nil {
 		return nil, time.Time{}, err
 	}
-	if all == nil { // null is no list: never read it as "none"
+	// null is no list, and an entry without its id, status or metadata is
+	// no sandbox: never read either as "none".
+	if all == nil || slices.ContainsFunc(all, func(sb e2bapi.Sandbox) bool { return sb.SandboxID == "" || sb.Status == "" || sb.Metadata == nil }) {
 		return nil, time.Time{}, &sandagent.Error{Provider: ProviderName, Op: "list", Status: r.StatusCode(), Message: "unexpected response: malformed sandbox list"}
 	}
 	return all, e2bapi.ServerTime(r.Header()), nil

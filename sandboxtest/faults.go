@@ -118,8 +118,16 @@ func (s *suite) testFaults(t *testing.T) {
 		name := uniqueName()
 		h1 := s.attach(t, Options{Name: name})
 		require.NoError(t, h1.Close())
-		for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusInternalServerError} {
-			f.Add(emu.Fault{Method: http.MethodGet, Times: 50, Status: status})
+		for _, fault := range []emu.Fault{
+			{Status: http.StatusServiceUnavailable}, {Status: http.StatusTooManyRequests},
+			{Status: http.StatusUnauthorized}, {Status: http.StatusInternalServerError},
+			// Malformed answers are no absence either.
+			{Status: http.StatusOK, Body: "null"},
+			{Status: http.StatusOK, Body: `[{"sandboxID":"x1","startedAt":"2025-01-01T00:00:00Z"}]`},
+		} {
+			status := fault.Status
+			fault.Method, fault.Times = http.MethodGet, 50
+			f.Add(fault)
 			err := within(t, func(ctx context.Context) error {
 				h, err := s.f.New(t, Options{Name: name}).Attach(ctx)
 				if err == nil {
@@ -129,7 +137,7 @@ func (s *suite) testFaults(t *testing.T) {
 				return err
 			})
 			f.Clear()
-			require.Error(t, err, "status %d", status)
+			require.Error(t, err, "status %d %s", status, fault.Body)
 			require.NotErrorIs(t, err, sandagent.ErrNotFound, "a failed lookup is not an absence")
 		}
 		h2 := s.attach(t, Options{Name: name})
