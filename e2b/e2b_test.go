@@ -667,3 +667,18 @@ func TestCutStreamIsDropped(t *testing.T) {
 	require.Zero(t, e.Status)
 	require.Contains(t, err.Error(), "connection dropped")
 }
+
+// TestSettledSandboxTakesTwoRequests: a sandbox older than the convergence
+// window (by the server's clock) is handed out at once, list and connect,
+// however long the window.
+func TestSettledSandboxTakesTwoRequests(t *testing.T) {
+	srv := server(t)
+	srv.Clock.Set(time.Now().Add(-2 * time.Hour)) // the sandbox was made two hours ago
+	attach(t, srv, e2b.WithName("settled"))
+	requests(srv)
+	begin := time.Now()
+	h := attach(t, srv, e2b.WithName("settled"), e2b.WithConvergenceWindow(time.Hour))
+	require.Less(t, time.Since(begin), time.Hour, "no wait for the window")
+	require.Equal(t, sandagent.Reused, h.Outcome())
+	require.Len(t, requests(srv), 2, "list and connect")
+}
