@@ -68,6 +68,10 @@ type Fault struct {
 	// never learns what its request did.
 	DelayAfter time.Duration
 	Reset      ResetWhen // drop the connection
+	// Held, if set, is called when the fault starts holding a request
+	// (Delay, or DelayAfter once the emulator has acted): tests end the
+	// client's ctx at that moment, whatever the load.
+	Held func()
 	// CutAfter passes this many bytes of the answer's body (or of what is
 	// written to a hijacked connection, such as a websocket's frames), then
 	// drops the connection: a stream broken mid-way.
@@ -215,9 +219,18 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 			// Read a small body first: the server notices a client that
 			// hangs up only once the body is consumed, and a held request
 			// whose client has gone must not be acted on.
-			if r.ContentLength >= 0 && r.ContentLength <= 1<<20 {
-				body, _ := io.ReadAll(r.Body)
-				r.Body = io.NopCloser(bytes.NewReader(body))
+			// A body of unknown length is read too (up to 1 MiB, the rest
+			// left for the handler) when a fault holds the request, though
+			// not for mere latency: a streamed body may wait on the answer.
+			if r.ContentLength >= 0 && r.ContentLength <= 1<<20 || r.ContentLength < 0 && f.Delay > 0 {
+				head, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+				r.Body = struct {
+					io.Reader
+					io.Closer
+				}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+			}
+			if f.Delay > 0 && f.Held != nil {
+				f.Held()
 			}
 			select {
 			case <-time.After(d):
@@ -245,6 +258,9 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 		case f.DelayAfter > 0:
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
+			if f.Held != nil {
+				f.Held()
+			}
 			select {
 			case <-time.After(f.DelayAfter):
 			case <-r.Context().Done():
