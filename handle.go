@@ -358,12 +358,16 @@ func (h *Handle) Close() error {
 }
 
 // Destroy deletes the sandbox for good and closes the Handle. Destroying
-// twice is not an error.
+// twice is not an error, and a closed Handle can still destroy its
+// sandbox.
 func (h *Handle) Destroy(ctx context.Context) error {
 	if h.destroyed.Load() {
 		return nil
 	}
-	err := h.do(ctx, "destroy", func(ctx context.Context) error { return h.drv.Destroy(ctx) })
+	// Destroy works after Close (see Handle): no closed check.
+	ctx, span := h.startSpan(ctx, "destroy")
+	err := h.call(ctx, "destroy", func(ctx context.Context) error { return h.drv.Destroy(ctx) })
+	endSpan(span, err)
 	if err != nil {
 		return err
 	}
@@ -397,6 +401,11 @@ func (h *Handle) run(ctx context.Context, op string, fn func(context.Context) er
 	if h.closed.Load() {
 		return &Error{Provider: h.provider, Op: op, Kind: ErrClosed}
 	}
+	return h.call(ctx, op, fn)
+}
+
+// call is run without the closed check.
+func (h *Handle) call(ctx context.Context, op string, fn func(context.Context) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

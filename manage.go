@@ -11,6 +11,10 @@ import (
 const (
 	ManagedLabel = "sandagent.managed" // "true"
 	NameLabel    = "sandagent.name"    // the name given to Attach, if any
+	// AttachLabel holds a token unique to the Attach that created the
+	// sandbox: an Attach that loses its create's answer (its ctx ended, the
+	// connection dropped) looks the token up to find what it made.
+	AttachLabel = "sandagent.attach"
 )
 
 // Info describes a sandbox as a provider lists it.

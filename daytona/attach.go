@@ -3,11 +3,13 @@ package daytona
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	apiclient "github.com/daytonaio/daytona/libs/api-client-go"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 )
 
 // Attach attaches to the configured sandbox, starting it if needed, or
@@ -38,9 +40,12 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	if s.name != "" {
 		sb, err := s.get(ctx, s.name)
 		switch {
-		case err == nil && sb.Name == s.name:
+		case err == nil && sb != nil && sb.Name == s.name:
 			return s.reconcile(ctx, sb, false)
-		case err != nil && !errors.Is(err, sandagent.ErrNotFound):
+		case err == nil:
+			// A 200 that is not the sandbox asked for is no absence.
+			return nil, &sandagent.Error{Provider: ProviderName, Op: "get sandbox", Status: http.StatusOK, Message: "unexpected response: not the sandbox named " + s.name}
+		case !errors.Is(err, sandagent.ErrNotFound):
 			return nil, err // fail closed
 		}
 	}
@@ -92,8 +97,8 @@ func (s *Sandbox) ensureVolumes(ctx context.Context) ([]apiclient.SandboxVolume,
 	return out, nil
 }
 
-func (s *Sandbox) createRequest(vols []apiclient.SandboxVolume) apiclient.CreateSandbox {
-	labels := map[string]string{sandagent.ManagedLabel: "true", LabelLanguage: s.language}
+func (s *Sandbox) createRequest(vols []apiclient.SandboxVolume, token string) apiclient.CreateSandbox {
+	labels := map[string]string{sandagent.ManagedLabel: "true", sandagent.AttachLabel: token, LabelLanguage: s.language}
 	if s.name != "" {
 		labels[sandagent.NameLabel] = s.name
 	}
@@ -140,7 +145,8 @@ func (s *Sandbox) createRequest(vols []apiclient.SandboxVolume) apiclient.Create
 }
 
 func (s *Sandbox) create(ctx context.Context, vols []apiclient.SandboxVolume) (*sandagent.Handle, error) {
-	sb, resp, err := s.api.SandboxAPI.CreateSandbox(ctx).CreateSandbox(s.createRequest(vols)).Execute()
+	token := driver.AttachToken()
+	sb, resp, err := s.api.SandboxAPI.CreateSandbox(ctx).CreateSandbox(s.createRequest(vols, token)).Execute()
 	err = s.check("create sandbox", resp, err)
 	var se *sandagent.Error
 	switch {
@@ -152,13 +158,14 @@ func (s *Sandbox) create(ctx context.Context, vols []apiclient.SandboxVolume) (*
 			return nil, err
 		}
 		return s.reconcile(ctx, sb, false)
-	case s.name != "" && errors.As(err, &se) && se.Status == 0 && ctx.Err() == nil:
-		// No answer: the create may have happened. Look before failing.
-		if found, gerr := s.get(ctx, s.name); gerr == nil && found.Labels[sandagent.ManagedLabel] == "true" {
-			sb = found
-			break
+	case ctx.Err() != nil || (errors.As(err, &se) && (se.Status == 0 || se.Status/100 == 2)):
+		// No usable answer: the create may have happened. Find it by the
+		// token; adopt it, or delete it if the caller gave up.
+		found := s.findCreated(ctx, token)
+		if found == nil {
+			return nil, err
 		}
-		return nil, err
+		sb = found
 	default:
 		return nil, err
 	}
@@ -168,15 +175,59 @@ func (s *Sandbox) create(ctx context.Context, vols []apiclient.SandboxVolume) (*
 	}
 	if err != nil {
 		// A caller that gave up owns nothing: delete what this Attach made.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_, resp, derr := s.api.SandboxAPI.DeleteSandbox(dctx, sb.Id).Execute()
-		if derr = s.check("delete sandbox", resp, derr); derr != nil && s.logger != nil {
-			s.logger.Warn("sandagent: could not delete the sandbox a failed attach created", "provider", ProviderName, "sandbox", sb.Id, "err", derr)
-		}
+		s.deleteQuietly(ctx, sb.Id)
 		return nil, err
 	}
 	return h, nil
+}
+
+// findCreated lists, after the convergence window and even when ctx has
+// ended, the sandboxes labelled with an Attach's token: what its create
+// made though its answer was lost. It keeps the first and deletes any other
+// (one create makes one sandbox), and returns nil when there is none.
+func (s *Sandbox) findCreated(ctx context.Context, token string) *apiclient.Sandbox {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	t := time.NewTimer(s.window)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil
+	}
+	var found *apiclient.Sandbox
+	for info, err := range s.list(ctx, map[string]string{sandagent.AttachLabel: token}) {
+		switch {
+		case err != nil:
+			s.warn("could not look for the sandbox of a create whose answer was lost", "", err)
+		case info.State == sandagent.StateDestroyed:
+		case found == nil:
+			found, err = s.get(ctx, info.ID)
+			if err != nil {
+				s.warn("could not read the sandbox of a create whose answer was lost", info.ID, err)
+				s.deleteQuietly(ctx, info.ID)
+			}
+		default:
+			s.deleteQuietly(ctx, info.ID)
+		}
+	}
+	return found
+}
+
+// deleteQuietly deletes a sandbox this Attach created, even after ctx ended.
+func (s *Sandbox) deleteQuietly(ctx context.Context, id string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, resp, err := s.api.SandboxAPI.DeleteSandbox(dctx, id).Execute()
+	if err = s.check("delete sandbox", resp, err); err != nil {
+		s.warn("could not delete the sandbox a failed attach created", id, err)
+	}
+}
+
+func (s *Sandbox) warn(msg, id string, err error) {
+	if s.logger != nil {
+		s.logger.Warn("sandagent: "+msg, "provider", ProviderName, "sandbox", id, "err", err)
+	}
 }
 
 // reconcile brings sb to started, following the reuse rule, and returns its

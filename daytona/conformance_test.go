@@ -3,7 +3,11 @@
 package daytona_test
 
 import (
+	"io"
+	"net/http"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -11,10 +15,15 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/daytona"
 	"github.com/sandagent/sandagent/daytona/daytonatest"
+	"github.com/sandagent/sandagent/driver"
+	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/sandboxtest"
 )
 
 func TestMain(m *testing.M) {
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }
 
@@ -62,4 +71,39 @@ func TestConformance(t *testing.T) {
 			sandboxtest.Snapshot: "not wired in yet: POST /sandbox/{id}/snapshot",
 		},
 	})
+}
+
+// TestConvergesUnderListLag attaches one name from several processes at
+// once while the emulator's lists lag behind its creates: Daytona's unique
+// names make the racing creates conflict, and the losers adopt the winner.
+func TestConvergesUnderListLag(t *testing.T) {
+	srv := newServer(t)
+	sandboxtest.RaceAttachByName(t, srv.Faults, 100*time.Millisecond, 6, "converge", func() sandagent.Sandbox {
+		return open(t, srv, daytona.WithName("converge"), daytona.WithConvergenceWindow(250*time.Millisecond))
+	}, open(t, srv))
+}
+
+// TestNewPerRequestKeepsNothing is a serverless handler's life: a new
+// Sandbox per request, attach, exec, close.
+func TestNewPerRequestKeepsNothing(t *testing.T) {
+	srv := newServer(t)
+	sandboxtest.NewPerRequest(t, 500, func() sandagent.Sandbox {
+		return open(t, srv, daytona.WithName("per-request"))
+	})
+}
+
+// TestCutStreamIsDropped: an output stream whose connection drops
+// mid-command is a dropped connection (io.ErrUnexpectedEOF, no status),
+// as on every provider: never a short result.
+func TestCutStreamIsDropped(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, open(t, srv))
+	srv.Faults.Add(emu.Fault{Method: http.MethodGet, Path: "/toolbox/", CutAfter: 4000})
+	_, err := h.Exec(t.Context(), &sandagent.Cmd{Args: []string{"seq", "1", "100000"}})
+	srv.Faults.Clear()
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, sandagent.ErrInvalid)
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Zero(t, e.Status)
 }

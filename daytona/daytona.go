@@ -22,7 +22,13 @@
 // fails for any other reason than a 404 (auth, rate limit, 5xx, network)
 // fails Attach: only a confirmed absence leads to a create. If Attach fails
 // or its ctx ends after it created a sandbox, it deletes that sandbox, and
-// only that one. Goroutines of one process attaching one name serialize on a
+// only that one. Every create carries a unique attach token in its labels
+// (sandagent.attach): when the create gets no usable answer (no response,
+// or the ctx ended while it was in flight), Attach lists by that token,
+// after WithConvergenceWindow (default 2 s, or
+// SANDAGENT_CONVERGENCE_WINDOW; Daytona's list may lag behind its creates)
+// and even if its ctx has ended, and adopts what it finds, or deletes it
+// when the ctx has ended. Goroutines of one process attaching one name serialize on a
 // lock; across processes Daytona's name uniqueness makes them converge.
 // WithID reattaches by id with the same state handling and never creates:
 // a missing id is ErrNotFound. With neither, every Attach creates a sandbox.
@@ -115,6 +121,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/httpx"
 	"github.com/sandagent/sandagent/internal/keylock"
 )
@@ -164,6 +171,7 @@ type Sandbox struct {
 	waitTimeout             time.Duration
 	pollMin, pollMax        time.Duration
 	pageSize                int
+	window                  time.Duration // the convergence window; -1: driver.ConvergenceWindow's default
 
 	api    *apiclient.APIClient
 	tbHTTP *http.Client
@@ -445,7 +453,7 @@ func WithWaitTimeout(d time.Duration) Option {
 
 // New returns a Daytona Sandbox configuration. It does no I/O.
 func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{autoStop: 15, language: "python", waitTimeout: 5 * time.Minute, pollMin: 100 * time.Millisecond, pollMax: time.Second, pageSize: 100}
+	s := &Sandbox{autoStop: 15, language: "python", waitTimeout: 5 * time.Minute, pollMin: 100 * time.Millisecond, pollMax: time.Second, pageSize: 100, window: -1}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, wrap("new", err)
@@ -469,8 +477,26 @@ func New(opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", invalid("DAYTONA_API_URL: want an http or https URL"))
 	}
 	s.apiURL = strings.TrimRight(s.apiURL, "/")
+	var err error
+	if s.window, err = driver.ConvergenceWindow(s.window); err != nil {
+		return nil, wrap("new", invalid("%v", err))
+	}
 	s.setupClients()
 	return s, nil
+}
+
+// WithConvergenceWindow sets how long a new sandbox may take to show in
+// Daytona's lists (default 2 s, or SANDAGENT_CONVERGENCE_WINDOW): an Attach
+// whose create got no answer waits this long before it lists by its attach
+// token to find what the create made.
+func WithConvergenceWindow(d time.Duration) Option {
+	return func(s *Sandbox) error {
+		if d < 0 {
+			return invalid("convergence window %s: want 0 or more", d)
+		}
+		s.window = d
+		return nil
+	}
 }
 
 func cmpOr(vals ...string) string {
@@ -485,7 +511,7 @@ func cmpOr(vals ...string) string {
 // setupClients makes the API client and the toolbox HTTP client: one
 // transport, with the shared retry policy for idempotent requests.
 func (s *Sandbox) setupClients() {
-	hc := httpx.Traced(s.hc, ProviderName, s.tp)
+	hc := httpx.Traced(httpx.Client(s.hc), ProviderName, s.tp)
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/driver"
+	"github.com/sandagent/sandagent/internal/httpx"
 	"github.com/sandagent/sandagent/internal/shellquote"
 )
 
@@ -165,8 +166,8 @@ func (p *process) run(ctx context.Context, ws *websocket.Conn) {
 		p.deleteSession(ctx)
 		return
 	}
-	if !errors.Is(readErr, io.EOF) && !(d.ended[0] && d.ended[1]) {
-		p.code, p.err = -1, &sandagent.Error{Provider: ProviderName, Op: "exec", Message: "the command's output stream broke", Err: readErr}
+	if !(d.ended[0] && d.ended[1]) { // the log ended, or broke, before both end markers: output is missing
+		p.code, p.err = -1, httpx.Dropped(ProviderName, "exec", readErr, p.h.s.apiKey)
 		p.deleteSession(ctx)
 		return
 	}

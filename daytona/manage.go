@@ -21,13 +21,19 @@ var _ sandagent.Manager = (*Sandbox)(nil)
 // sandbox whose deletion failed is a leak too), following nextCursor until
 // it is null. An error on any page ends the listing with that error.
 func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {
+	return s.list(ctx, map[string]string{sandagent.ManagedLabel: "true"})
+}
+
+// list lists the sandboxes carrying every label of labels, as Managed
+// does.
+func (s *Sandbox) list(ctx context.Context, labels map[string]string) iter.Seq2[sandagent.Info, error] {
 	return func(yield func(sandagent.Info, error) bool) {
 		fail := func(err error) { yield(sandagent.Info{}, wrap("list", err)) }
 		if err := ctx.Err(); err != nil {
 			fail(err)
 			return
 		}
-		filter, err := json.Marshal(map[string]string{sandagent.ManagedLabel: "true"})
+		filter, err := json.Marshal(labels)
 		if err != nil {
 			fail(err)
 			return
@@ -42,6 +48,10 @@ func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] 
 			page, resp, err := req.Execute()
 			if err = s.check("list sandboxes", resp, err); err != nil {
 				fail(err)
+				return
+			}
+			if page == nil || page.Items == nil {
+				fail(&sandagent.Error{Provider: ProviderName, Op: "list", Status: resp.StatusCode, Message: "unexpected response: malformed sandbox list"})
 				return
 			}
 			for _, it := range page.Items {

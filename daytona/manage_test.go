@@ -87,6 +87,8 @@ func TestManagedAndReap(t *testing.T) {
 	require.Equal(t, "old", o.Name)
 	require.Equal(t, sandagent.StateStopped, o.State, "auto-stopped after 15 idle minutes")
 	require.WithinDuration(t, start.Add(-2*time.Hour), o.CreatedAt, time.Millisecond)
+	require.NotEmpty(t, o.Labels[sandagent.AttachLabel], "the creating Attach's token")
+	delete(o.Labels, sandagent.AttachLabel)
 	require.Equal(t, map[string]string{"sandagent.managed": "true", "sandagent.name": "old", "env": "ci", "code-toolbox-language": "python"}, o.Labels)
 	require.Equal(t, sandagent.StateRunning, got[young.ID()].State)
 	require.Equal(t, sandagent.StateStopped, got[stopped.ID()].State)

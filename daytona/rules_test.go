@@ -242,7 +242,10 @@ func TestControl(t *testing.T) {
 	ctx := t.Context()
 	sb := open(t, srv, daytona.WithName("ctl"), daytona.WithLabels(map[string]string{"team": "a"}))
 	h := attach(t, sb)
-	require.Equal(t, map[string]string{"sandagent.managed": "true", "sandagent.name": "ctl", "team": "a", "code-toolbox-language": "python"}, srv.Labels("ctl"))
+	labels := srv.Labels("ctl")
+	require.NotEmpty(t, labels[sandagent.AttachLabel], "the creating Attach's token")
+	delete(labels, sandagent.AttachLabel)
+	require.Equal(t, map[string]string{"sandagent.managed": "true", "sandagent.name": "ctl", "team": "a", "code-toolbox-language": "python"}, labels)
 	var ctl *daytona.Control
 	require.True(t, h.As(&ctl))
 	require.NoError(t, ctl.SetLabels(ctx, map[string]string{"team": "b"}))

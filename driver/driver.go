@@ -14,7 +14,9 @@ package driver
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -132,4 +134,39 @@ type FileInfo struct {
 	Size    int64
 	Mode    fs.FileMode // type bits (fs.ModeDir, fs.ModeSymlink) and permissions
 	ModTime time.Time
+}
+
+// AttachToken returns a new random token for one Attach's create, stored in
+// the sandbox's labels under sandagent.AttachLabel: if the create's answer
+// is lost, the Attach lists by the token to find, and destroy or adopt, what
+// it made.
+func AttachToken() string {
+	return rand.Text()
+}
+
+// DefaultConvergenceWindow is the convergence window when none is given:
+// how long a new sandbox may take to show in a provider's lists.
+const DefaultConvergenceWindow = 2 * time.Second
+
+// ConvergenceWindowEnv is the environment variable read for the
+// convergence window when no option gives one: a Go duration, such as
+// "500ms".
+const ConvergenceWindowEnv = "SANDAGENT_CONVERGENCE_WINDOW"
+
+// ConvergenceWindow resolves a provider's convergence-window option: d when
+// it is 0 or more, else ConvergenceWindowEnv when set, else
+// DefaultConvergenceWindow.
+func ConvergenceWindow(d time.Duration) (time.Duration, error) {
+	if d >= 0 {
+		return d, nil
+	}
+	v := os.Getenv(ConvergenceWindowEnv)
+	if v == "" {
+		return DefaultConvergenceWindow, nil
+	}
+	w, err := time.ParseDuration(v)
+	if err != nil || w < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration of 0 or more, such as 2s", ConvergenceWindowEnv, v)
+	}
+	return w, nil
 }

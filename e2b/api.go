@@ -22,8 +22,9 @@ func seconds(d time.Duration) int32 { return e2bapi.Seconds(d) }
 var pageSize = 100
 
 // list yields every sandbox matching f, page after page. It stops at the
-// first error, which it yields.
-func list(ctx context.Context, api *e2bapi.Client, f Filter) iter.Seq2[e2bapi.Sandbox, error] {
+// first error, which it yields. When at is not nil, it receives the
+// server's time of the first page.
+func list(ctx context.Context, api *e2bapi.Client, f Filter, at *time.Time) iter.Seq2[e2bapi.Sandbox, error] {
 	return func(yield func(e2bapi.Sandbox, error) bool) {
 		q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 		if m := encodeMetadata(f.Metadata); m != "" {
@@ -44,9 +45,13 @@ func list(ctx context.Context, api *e2bapi.Client, f Filter) iter.Seq2[e2bapi.Sa
 				yield(e2bapi.Sandbox{}, err)
 				return
 			}
-			if err := json.Unmarshal(r.Body(), &page); err != nil {
-				yield(e2bapi.Sandbox{}, &sandagent.Error{Provider: api.Provider(), Op: "list", Message: "malformed sandbox list", Err: err})
+			if err := json.Unmarshal(r.Body(), &page); err != nil || page == nil {
+				// null is no list: never read it as "none".
+				yield(e2bapi.Sandbox{}, &sandagent.Error{Provider: api.Provider(), Op: "list", Status: r.StatusCode(), Message: "malformed sandbox list", Err: err})
 				return
+			}
+			if at != nil && at.IsZero() {
+				*at = e2bapi.ServerTime(r.Header())
 			}
 			for _, sb := range page {
 				if !yield(sb, nil) {
@@ -62,18 +67,18 @@ func list(ctx context.Context, api *e2bapi.Client, f Filter) iter.Seq2[e2bapi.Sa
 	}
 }
 
-// listNamed lists the running and paused sandboxes whose metadata carries
-// name: the lookup of the reuse rule.
-func listNamed(api *e2bapi.Client, name string) func(context.Context) ([]e2bapi.Sandbox, error) {
-	return func(ctx context.Context) ([]e2bapi.Sandbox, error) {
-		var found []e2bapi.Sandbox
-		for sb, err := range list(ctx, api, Filter{Metadata: map[string]string{NameKey: name}}) {
+// listLive lists the running and paused sandboxes whose metadata holds md:
+// the lookup of the reuse rule.
+func listLive(api *e2bapi.Client) func(context.Context, map[string]string) (e2bapi.Listing, error) {
+	return func(ctx context.Context, md map[string]string) (e2bapi.Listing, error) {
+		var l e2bapi.Listing
+		for sb, err := range list(ctx, api, Filter{Metadata: md}, &l.At) {
 			if err != nil {
-				return nil, err
+				return e2bapi.Listing{}, err
 			}
-			found = append(found, sb)
+			l.Sandboxes = append(l.Sandboxes, sb)
 		}
-		return found, nil
+		return l, nil
 	}
 }
 

@@ -19,6 +19,25 @@
 // lists again, and if several sandboxes carry the name, every caller picks
 // the oldest and the creator of any other destroys its own.
 //
+// Lists lag behind creates, so a list may show a young sandbox while an
+// older one carrying the name is still missing. WithConvergenceWindow
+// (default 2 s, or SANDAGENT_CONVERGENCE_WINDOW) bounds that lag: a
+// sandbox is handed out only once no older one can be missing, that is
+// when it was already that old at the time of the list's answer (its Date
+// header), or when a list sent that long after it was first seen still
+// names it the oldest. A creator waits the window before its second list.
+// So an Attach of an existing sandbox stays at two requests, while one that
+// creates, or finds a sandbox younger than the window, takes the window
+// longer and one more list.
+//
+// Every create carries a unique attach token in its metadata
+// (sandagent.attach). When the create's answer is lost (no response, a
+// garbled one, or the ctx ended while it was in flight), Attach lists by
+// that token, after the window and even if its ctx has ended, and adopts
+// the sandbox it finds, or destroys it when the ctx has ended. A create
+// the service completes only after that lookup is left to its timeout
+// (and to Managed and sandagent.Reap).
+//
 // WithID reattaches by the id from Handle.ID, from any process: connect, as
 // above. A sandbox that no longer exists is ErrNotFound, or, with
 // WithCreateIfMissing, replaced by a new one (Outcome Created, a new id).
@@ -31,7 +50,8 @@
 // that one.
 //
 // Attach makes one request by id (connect) and two by name (list, connect)
-// when the sandbox exists; creating by name takes three (list, create, list).
+// when the sandbox exists; creating by name takes three (list, create, list)
+// and the convergence window.
 // The workdir is learnt on first need (one Filesystem.Stat of the path "",
 // which envd resolves to the default workdir, else the user's home).
 //
@@ -207,8 +227,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 	"github.com/sandagent/sandagent/internal/httpx"
+	"github.com/sandagent/sandagent/internal/keylock"
 )
 
 // ProviderName is the provider's name, as Handle.Provider reports it.
@@ -252,6 +274,9 @@ type Sandbox struct {
 	logger          *slog.Logger
 	tp              trace.TracerProvider
 	keepalive       time.Duration // 0: keepaliveInterval
+	afterFunc       afterFunc     // the stall watchdog's timers (tests); nil: time.AfterFunc
+	window          time.Duration // the convergence window; -1: driver.ConvergenceWindow's default
+	locks           *keylock.Map  // nil: the process-wide name locks
 
 	svc e2bapi.Service
 	api *e2bapi.Client
@@ -279,7 +304,7 @@ func New(opts ...Option) (*Sandbox, error) { return NewService(e2bService, opts.
 // speak E2B's protocol (package sandbase); Service is internal to the
 // module. It does no I/O.
 func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{svc: svc, timeout: DefaultTimeout, secure: true}
+	s := &Sandbox{svc: svc, timeout: DefaultTimeout, secure: true, window: -1, locks: svc.Locks}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, s.wrap("new", err)
@@ -300,6 +325,10 @@ func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
 	case s.autoPauseMemory != nil && !*s.autoPauseMemory && (!s.autoPause || s.autoResume):
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoPauseMemory(false) needs WithAutoPause and excludes WithAutoResume"))
 	}
+	var err error
+	if s.window, err = driver.ConvergenceWindow(s.window); err != nil {
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "%v", err))
+	}
 	s.apiKey = cmp.Or(s.apiKey, os.Getenv(svc.KeyEnv))
 	if s.apiKey == "" {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set %s", svc.KeyEnv))
@@ -318,7 +347,7 @@ func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
 			}
 		}
 	}
-	s.hc = httpx.Traced(s.hc, svc.Provider, s.tp)
+	s.hc = httpx.Traced(httpx.Client(s.hc), svc.Provider, s.tp) // the caller's, or the shared one; credentials never follow a redirect to another origin
 	s.api = e2bapi.New(e2bapi.Options{
 		Dialect:      svc.Dialect,
 		BaseURL:      s.apiURL,
@@ -355,6 +384,7 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	if s.template == "" && (s.id == "" || s.createIfMissing) {
 		return nil, sandagent.Errorf(sandagent.ErrInvalid, "no template to create a sandbox from: use WithTemplate or set %s", s.svc.TemplateEnv)
 	}
+	token := driver.AttachToken()
 	reuse := &e2bapi.Reuse{
 		API:             s.api,
 		BaseURL:         s.apiURL,
@@ -362,9 +392,12 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 		ID:              s.id,
 		CreateIfMissing: s.createIfMissing,
 		Timeout:         s.timeout,
-		Body:            s.newSandbox(),
-		List:            listNamed(s.api, s.name),
+		Token:           token,
+		Body:            s.newSandbox(token),
+		Window:          s.window,
+		List:            listLive(s.api),
 		Logger:          s.logger,
+		Locks:           s.locks,
 	}
 	sb, outcome, err := reuse.Attach(ctx)
 	if err != nil {
@@ -377,7 +410,7 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 // newSandbox is the create request.
-func (s *Sandbox) newSandbox() e2bapi.NewSandbox {
+func (s *Sandbox) newSandbox(token string) e2bapi.NewSandbox {
 	allow := true
 	body := e2bapi.NewSandbox{
 		TemplateID:          s.template,
@@ -386,7 +419,7 @@ func (s *Sandbox) newSandbox() e2bapi.NewSandbox {
 		AutoPauseMemory:     s.autoPauseMemory,
 		Secure:              s.secure,
 		AllowInternetAccess: &allow,
-		Metadata:            e2bapi.Labels(s.name, s.metadata),
+		Metadata:            e2bapi.Labels(s.name, token, s.metadata),
 		EnvVars:             s.env,
 		Network:             s.network,
 		VolumeMounts:        s.volumes,

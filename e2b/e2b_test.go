@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/e2b"
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/internal/emu"
@@ -28,6 +30,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m)
 }
 
@@ -688,4 +693,62 @@ func TestKilledElsewhere(t *testing.T) {
 	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
 	require.ErrorIs(t, err, sandagent.ErrState, "envd's proxy answers 502: not running")
 	require.NoError(t, h.Destroy(ctx), "destroying a gone sandbox is not an error")
+}
+
+// TestConvergesUnderListLag forces the race of attaching one name from
+// several processes at once: the emulator's lists show a new sandbox only
+// 100 ms after its create, so a caller may see a young sandbox while an
+// older one is still missing. Every caller must still end with the one
+// sandbox, created once.
+func TestConvergesUnderListLag(t *testing.T) {
+	srv := server(t)
+	m, err := e2b.New(opts(srv)...)
+	require.NoError(t, err)
+	sandboxtest.RaceAttachByName(t, srv.Faults, 100*time.Millisecond, 6, "converge", func() sandagent.Sandbox {
+		sb, err := e2b.New(opts(srv, e2b.WithName("converge"), e2b.WithConvergenceWindow(250*time.Millisecond), e2b.WithOwnLocks())...)
+		require.NoError(t, err)
+		return sb
+	}, m)
+}
+
+// TestNewPerRequestKeepsNothing is a serverless handler's life: a new
+// Sandbox per request, attach, exec, close.
+func TestNewPerRequestKeepsNothing(t *testing.T) {
+	srv := server(t)
+	sandboxtest.NewPerRequest(t, 500, func() sandagent.Sandbox {
+		sb, err := e2b.New(opts(srv, e2b.WithName("per-request"))...)
+		require.NoError(t, err)
+		return sb
+	})
+}
+
+// TestCutStreamIsDropped: a connection dropped mid-stream is a dropped
+// connection (io.ErrUnexpectedEOF, no status), as on every provider, never
+// ErrInvalid.
+func TestCutStreamIsDropped(t *testing.T) {
+	srv := server(t)
+	h := attach(t, srv)
+	srv.CutStreams(1)
+	_, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "echo one; sleep 0.1; echo two"})
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, sandagent.ErrInvalid)
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Zero(t, e.Status)
+	require.Contains(t, err.Error(), "connection dropped")
+}
+
+// TestSettledSandboxTakesTwoRequests: a sandbox older than the convergence
+// window (by the server's clock) is handed out at once, list and connect,
+// however long the window.
+func TestSettledSandboxTakesTwoRequests(t *testing.T) {
+	srv := server(t)
+	srv.Clock.Set(time.Now().Add(-2 * time.Hour)) // the sandbox was made two hours ago
+	attach(t, srv, e2b.WithName("settled"))
+	requests(srv)
+	begin := time.Now()
+	h := attach(t, srv, e2b.WithName("settled"), e2b.WithConvergenceWindow(time.Hour))
+	require.Less(t, time.Since(begin), time.Hour, "no wait for the window")
+	require.Equal(t, sandagent.Reused, h.Outcome())
+	require.Len(t, requests(srv), 2, "list and connect")
 }

@@ -81,6 +81,7 @@ func envdClient(hc *http.Client, provider, userAgent, id, token string) *http.Cl
 	}
 	c := *hc
 	c.Transport = &envdTransport{base: base, provider: provider, id: id, header: h}
+	c.CheckRedirect = httpx.SameOriginOnly // the transport adds the access token to every request
 	return &c
 }
 
@@ -106,6 +107,9 @@ func (h *handle) rpcErr(ctx context.Context, op string, err error) error {
 		c := *e
 		c.Op = op
 		return &c
+	}
+	if httpx.IsDropped(err) { // connect calls a cut envelope invalid_argument
+		return httpx.Dropped(h.provider, op, err, h.secrets...)
 	}
 	e := &sandagent.Error{Provider: h.provider, Op: op, Message: httpx.Redact(err.Error(), h.secrets...)}
 	var ce *connect.Error

@@ -39,6 +39,7 @@ type handle struct {
 	// keepalive is the interval of keepalive events asked of envd on
 	// output streams; it sets their stall bound.
 	keepalive time.Duration
+	afterFunc afterFunc // the stall watchdog's timers; nil: time.AfterFunc
 }
 
 var (
@@ -73,6 +74,7 @@ func (s *Sandbox) handle(sb e2bapi.Sandbox, outcome sandagent.Outcome) *sandagen
 		proc:      processconnect.NewProcessClient(hc, rpcURL, connect.WithAcceptCompression("gzip", nil, nil)),
 		fs:        filesystemconnect.NewFilesystemClient(hc, rpcURL),
 		keepalive: cmp.Or(s.keepalive, keepaliveInterval),
+		afterFunc: s.afterFunc,
 		files: httpx.NewClient(httpx.Options{
 			Provider:   s.svc.Provider,
 			BaseURL:    filesURL,

@@ -66,7 +66,7 @@ func List(ctx context.Context, filter Filter, opts ...Option) iter.Seq2[SandboxI
 			yield(SandboxInfo{}, wrap("list", err))
 			return
 		}
-		for sb, err := range list(ctx, s.api, filter) {
+		for sb, err := range list(ctx, s.api, filter, nil) {
 			if err != nil {
 				yield(SandboxInfo{}, wrap("list", err))
 				return

@@ -15,7 +15,7 @@ var _ sandagent.Manager = (*Sandbox)(nil)
 // moves forward: an age is the time since the last start.
 func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {
 	return func(yield func(sandagent.Info, error) bool) {
-		for sb, err := range list(ctx, s.api, Filter{Metadata: map[string]string{ManagedKey: "true"}}) {
+		for sb, err := range list(ctx, s.api, Filter{Metadata: map[string]string{ManagedKey: "true"}}, nil) {
 			if err != nil {
 				yield(sandagent.Info{}, s.wrap("list", err))
 				return

@@ -236,3 +236,18 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Sandbox) error { s.logger = l; return nil }
 }
+
+// WithConvergenceWindow sets how long a new sandbox may take to show in
+// E2B's lists (default 2 s, or SANDAGENT_CONVERGENCE_WINDOW): an Attach by
+// name hands out a sandbox younger than this only after listing again once
+// it is this old, so that every caller attaching the name ends with the
+// same one. 0 trusts lists to show every sandbox at once.
+func WithConvergenceWindow(d time.Duration) Option {
+	return func(s *Sandbox) error {
+		if d < 0 {
+			return sandagent.Errorf(sandagent.ErrInvalid, "convergence window %s: want 0 or more", d)
+		}
+		s.window = d
+		return nil
+	}
+}

@@ -31,27 +31,44 @@ func native(t *testing.T, h *sandagent.Handle) *e2b.Native {
 	return &n
 }
 
+// TestStalledStreamTimesOut drives the stall watchdog with fake timers, so
+// that however slowly a loaded machine starts the process or delivers its
+// output, only the stream's silence counts: the stall fires once the
+// stream has been silent for exactly the bound, not a moment before.
 func TestStalledStreamTimesOut(t *testing.T) {
 	for _, after := range []int{0, 1} { // silent after the start event, after one data event
 		t.Run(strconv.Itoa(after), func(t *testing.T) {
 			srv := server(t)
-			h := attach(t, srv, e2b.WithKeepalivePing(ping))
+			timers := e2b.NewFakeTimers()
+			h := attach(t, srv, e2b.WithKeepalivePing(ping), e2b.WithFakeTimers(timers))
 			n := native(t, h)
 			requests(srv)
 
 			srv.StallStreams(after)
-			var out bytes.Buffer
-			begin := time.Now()
-			p, err := h.Start(t.Context(), &sandagent.Cmd{Args: []string{"sh", "-c", "echo one; exec sleep 30"}, Stdout: &out})
+			out := &armWriter{timers: timers, wrote: make(chan struct{})}
+			p, err := h.Start(t.Context(), &sandagent.Cmd{Args: []string{"sh", "-c", "echo one; exec sleep 30"}, Stdout: out})
 			require.NoError(t, err)
-			res, err := p.Wait()
-			took := time.Since(begin)
+			// The silent wait is the one armed after the last event: the
+			// start event's (the watch, the start event's wait, then the
+			// silent one: 3 arms), or the data event's.
+			silent := 3
+			if after == 1 {
+				<-out.wrote
+				silent = out.armsAtWrite + 1
+			}
+			timers.WaitArms(silent)
+			done := make(chan struct{})
+			var res *sandagent.Result
+			go func() { res, err = p.Wait(); close(done) }()
+			timers.Advance(e2b.StallBound(ping) - time.Nanosecond)
+			require.Zero(t, timers.Fired(), "silent for less than the bound: no stall yet")
+			timers.Advance(time.Nanosecond)
+			require.Equal(t, 1, timers.Fired(), "silent for the bound: stalled")
+			<-done
 			require.ErrorIs(t, err, sandagent.ErrTimeout)
 			require.ErrorContains(t, err, "stalled: no data or keepalive for 220ms")
 			require.ErrorContains(t, err, "may still be running")
 			require.Equal(t, -1, res.ExitCode)
-			require.GreaterOrEqual(t, took, e2b.StallBound(ping))
-			require.Less(t, took, time.Second)
 			if after == 1 {
 				require.Equal(t, "one\n", out.String())
 			}
@@ -209,4 +226,31 @@ type signalWriter struct {
 func (w *signalWriter) Write(b []byte) (int, error) {
 	w.once.Do(func() { close(w.ch) })
 	return len(b), nil
+}
+
+// armWriter records output and, at the first write, how many times the
+// watchdog's timers were armed: the next arm is the wait that follows.
+type armWriter struct {
+	timers      *e2b.FakeTimers
+	mu          sync.Mutex
+	buf         bytes.Buffer
+	armsAtWrite int
+	wrote       chan struct{}
+	once        sync.Once
+}
+
+func (w *armWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.once.Do(func() {
+		w.armsAtWrite = w.timers.Arms()
+		close(w.wrote)
+	})
+	return w.buf.Write(b)
+}
+
+func (w *armWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -32,12 +32,23 @@ func keepalivePing(d time.Duration) string {
 // intervals and a fifth of one as slack (110 s by default).
 func stallBound(interval time.Duration) time.Duration { return 2*interval + interval/5 }
 
+// timer is what a watchdog needs of a *time.Timer.
+type timer interface {
+	Reset(d time.Duration) bool
+	Stop() bool
+}
+
+// afterFunc is time.AfterFunc, or what tests drive the watchdog with.
+type afterFunc func(d time.Duration, f func()) timer
+
+func realAfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }
+
 // watchdog ends an output stream that delivers nothing for limit: the
 // connection can stay open while envd, or a proxy on the way, went silent.
 type watchdog struct {
 	provider string
 	limit    time.Duration
-	timer    *time.Timer
+	timer    timer
 	cancel   context.CancelFunc // ends the stream
 	stalled  atomic.Bool
 }
@@ -47,7 +58,11 @@ type watchdog struct {
 func (h *handle) watch(ctx context.Context) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &watchdog{provider: h.provider, limit: stallBound(h.keepalive), cancel: cancel}
-	w.timer = time.AfterFunc(w.limit, func() {
+	after := h.afterFunc
+	if after == nil {
+		after = realAfterFunc
+	}
+	w.timer = after(w.limit, func() {
 		w.stalled.Store(true)
 		cancel()
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b"
+	"github.com/sandagent/sandagent/internal/keylock"
 )
 
 // Option configures a Sandbox (and Kill).
@@ -16,7 +17,10 @@ type Option func(*config) error
 
 // config gathers the options of package e2b's client that New is built
 // on.
-type config struct{ opts []e2b.Option }
+type config struct {
+	opts  []e2b.Option
+	locks *keylock.Map // nil: the process-wide name locks
+}
 
 // opt adds an option of package e2b's client, checked at once (against a
 // scratch configuration) so that a bad value is reported by the option
@@ -100,3 +104,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithLogger logs every operation and request at debug level (default: no
 // logging). Keys and tokens are never logged.
 func WithLogger(l *slog.Logger) Option { return opt(e2b.WithLogger(l)) }
+
+// WithConvergenceWindow sets how long a new sandbox may take to show in
+// SandBase's list (default 2 s, or SANDAGENT_CONVERGENCE_WINDOW): see
+// e2b.WithConvergenceWindow.
+func WithConvergenceWindow(d time.Duration) Option { return opt(e2b.WithConvergenceWindow(d)) }

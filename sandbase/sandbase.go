@@ -34,7 +34,11 @@
 // and processes intact) or extends its timeout (Outcome Reused). With no
 // match it creates one (Outcome Created). WithID reattaches by id from any
 // process. Lookups fail closed; a sandbox an Attach created and then failed
-// is destroyed.
+// is destroyed. As on E2B, a list may lag behind creates: a sandbox younger
+// than WithConvergenceWindow is handed out only once a later list still
+// names it the oldest, and every create carries a unique attach token in
+// its metadata (sandagent.attach), so a create whose answer is lost is
+// found and adopted, or destroyed when the ctx has ended.
 //
 // Attach makes two requests by name when the sandbox exists (list,
 // connect) and two by id (get, connect: see below); creating by name takes
@@ -181,7 +185,9 @@ func New(opts ...Option) (*Sandbox, error) {
 			return nil, sandagent.WrapError(ProviderName, "new", err)
 		}
 	}
-	sb, err := e2b.NewService(service, c.opts...)
+	svc := service
+	svc.Locks = c.locks
+	sb, err := e2b.NewService(svc, c.opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/internal/secrettest"
 	"github.com/sandagent/sandagent/sandbase"
@@ -27,6 +28,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m)
 }
 
@@ -588,4 +592,31 @@ func TestNewValidates(t *testing.T) {
 	_, err = sb.Attach(t.Context())
 	require.ErrorIs(t, err, sandagent.ErrInvalid)
 	require.ErrorContains(t, err, "SANDBASE_TEMPLATE")
+}
+
+// TestConvergesUnderListLag forces the race of attaching one name from
+// several processes at once: the emulator's list shows a new sandbox only
+// 100 ms after its create, so a caller may see a young sandbox while an
+// older one is still missing. Every caller must still end with the one
+// sandbox, created once.
+func TestConvergesUnderListLag(t *testing.T) {
+	srv := server(t)
+	m, err := sandbase.New(opts(srv)...)
+	require.NoError(t, err)
+	sandboxtest.RaceAttachByName(t, srv.Faults, 100*time.Millisecond, 6, "converge", func() sandagent.Sandbox {
+		sb, err := sandbase.New(opts(srv, sandbase.WithName("converge"), sandbase.WithConvergenceWindow(250*time.Millisecond), sandbase.WithOwnLocks())...)
+		require.NoError(t, err)
+		return sb
+	}, m)
+}
+
+// TestNewPerRequestKeepsNothing is a serverless handler's life: a new
+// Sandbox per request, attach, exec, close.
+func TestNewPerRequestKeepsNothing(t *testing.T) {
+	srv := server(t)
+	sandboxtest.NewPerRequest(t, 500, func() sandagent.Sandbox {
+		sb, err := sandbase.New(opts(srv, sandbase.WithName("per-request"))...)
+		require.NoError(t, err)
+		return sb
+	})
 }

@@ -71,27 +71,40 @@ func (s *suite) testAttach(t *testing.T) {
 		require.ErrorIs(t, h.WriteFile(ctx, "x", nil), sandagent.ErrClosed)
 	})
 
-	t.Run("DestroyIsIdempotent", func(t *testing.T) {
-		t.Parallel()
-		h := s.fresh(t)
-		id := h.ID()
-		ctx := s.ctx(t)
-		require.NoError(t, h.Destroy(ctx))
-		require.NoError(t, h.Destroy(ctx), "a second Destroy is not an error")
-		_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
-		require.ErrorIs(t, err, sandagent.ErrClosed)
+	for _, closeFirst := range []bool{false, true} {
+		name := map[bool]string{false: "DestroyIsIdempotent", true: "DestroyAfterClose"}[closeFirst]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s.testDestroy(t, closeFirst)
+		})
+	}
+}
 
-		// The sandbox is gone: reattaching by its id finds nothing, or (where
-		// the reuse rule says so) makes a new one.
-		h2, err := s.f.New(t, Options{ID: id}).Attach(ctx)
-		if err != nil {
-			require.ErrorIs(t, err, sandagent.ErrNotFound)
-			return
-		}
-		s.destroyLater(t, Options{}, h2)
-		require.Equal(t, sandagent.Created, h2.Outcome())
-		require.NotEqual(t, id, h2.ID())
-	})
+// testDestroy destroys a fresh sandbox twice, after closing its handle
+// when closeFirst (Close detaches; Destroy still works, as documented),
+// and checks it is gone.
+func (s *suite) testDestroy(t *testing.T, closeFirst bool) {
+	h := s.fresh(t)
+	id := h.ID()
+	ctx := s.ctx(t)
+	if closeFirst {
+		require.NoError(t, h.Close())
+	}
+	require.NoError(t, h.Destroy(ctx))
+	require.NoError(t, h.Destroy(ctx), "a second Destroy is not an error")
+	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
+	require.ErrorIs(t, err, sandagent.ErrClosed)
+
+	// The sandbox is gone: reattaching by its id finds nothing, or (where
+	// the reuse rule says so) makes a new one.
+	h2, err := s.f.New(t, Options{ID: id}).Attach(ctx)
+	if err != nil {
+		require.ErrorIs(t, err, sandagent.ErrNotFound)
+		return
+	}
+	s.destroyLater(t, Options{}, h2)
+	require.Equal(t, sandagent.Created, h2.Outcome())
+	require.NotEqual(t, id, h2.ID())
 }
 
 func (s *suite) testConcurrency(t *testing.T) {

@@ -95,11 +95,22 @@ func (s *suite) testFaults(t *testing.T) {
 	})
 
 	t.Run("CancelAtEveryRequestLeavesNothing", func(t *testing.T) {
-		o := Options{Name: uniqueName()}
-		if _, lacks := s.f.Lacks[NameReuse]; lacks {
-			o = Options{}
+		for _, named := range []bool{true, false} {
+			for _, acted := range []bool{false, true} {
+				what := map[bool]string{false: "Unnamed", true: "Named"}[named] + map[bool]string{false: "BeforeTheServerActs", true: "AfterTheServerActs"}[acted]
+				t.Run(what, func(t *testing.T) {
+					o := Options{}
+					if named {
+						s.need(t, NameReuse)
+						o.Name = uniqueName()
+					}
+					if acted {
+						s.need(t, AttachToken)
+					}
+					s.cancelAtEveryRequest(t, f, o, acted)
+				})
+			}
 		}
-		s.cancelAtEveryRequest(t, f, o)
 	})
 
 	t.Run("LookupFailureCreatesNothing", func(t *testing.T) {
@@ -107,8 +118,16 @@ func (s *suite) testFaults(t *testing.T) {
 		name := uniqueName()
 		h1 := s.attach(t, Options{Name: name})
 		require.NoError(t, h1.Close())
-		for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusInternalServerError} {
-			f.Add(emu.Fault{Method: http.MethodGet, Times: 50, Status: status})
+		for _, fault := range []emu.Fault{
+			{Status: http.StatusServiceUnavailable}, {Status: http.StatusTooManyRequests},
+			{Status: http.StatusUnauthorized}, {Status: http.StatusInternalServerError},
+			// Malformed answers are no absence either.
+			{Status: http.StatusOK, Body: "null"},
+			{Status: http.StatusOK, Body: `[{"sandboxID":"x1","startedAt":"2025-01-01T00:00:00Z"}]`},
+		} {
+			status := fault.Status
+			fault.Method, fault.Times = http.MethodGet, 50
+			f.Add(fault)
 			err := within(t, func(ctx context.Context) error {
 				h, err := s.f.New(t, Options{Name: name}).Attach(ctx)
 				if err == nil {
@@ -118,7 +137,7 @@ func (s *suite) testFaults(t *testing.T) {
 				return err
 			})
 			f.Clear()
-			require.Error(t, err, "status %d", status)
+			require.Error(t, err, "status %d %s", status, fault.Body)
 			require.NotErrorIs(t, err, sandagent.ErrNotFound, "a failed lookup is not an absence")
 		}
 		h2 := s.attach(t, Options{Name: name})
@@ -158,11 +177,12 @@ func logOutcome(t *testing.T, err error) {
 }
 
 // cancelAtEveryRequest ends an Attach's ctx while its k-th request is in
-// flight (held by the emulator, which then does not act), for every k of
-// the Attach's sequence, and checks each time that no sandbox is left
-// behind: one created before the ctx ended belongs to no one and must be
-// destroyed by the Attach that made it.
-func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options) {
+// flight, for every k of the Attach's sequence, and checks each time that
+// no sandbox is left behind: one created before the ctx ended belongs to no
+// one and must be destroyed by the Attach that made it. The emulator holds
+// the request before it acts (and then does not), or, when acted, acts and
+// holds the answer: the Attach never learns what its create made.
+func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options, acted bool) {
 	m, ok := s.f.New(t, Options{}).(sandagent.Manager)
 	if !ok {
 		t.Skip("the provider has no Manager: leftovers cannot be counted")
@@ -182,8 +202,14 @@ func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options) {
 	}
 	before := count()
 	for k := 1; k <= 20; k++ {
-		f.Add(emu.Fault{Skip: k - 1, Delay: 3 * time.Second})
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		// The ctx ends the moment the k-th request is held, however slow
+		// the requests before it were.
+		ctx, cancel := context.WithTimeout(context.Background(), faultDeadline)
+		fault := emu.Fault{Skip: k - 1, Delay: time.Minute, Held: cancel}
+		if acted {
+			fault = emu.Fault{Skip: k - 1, DelayAfter: time.Minute, Held: cancel}
+		}
+		f.Add(fault)
 		h, err := s.f.New(t, o).Attach(ctx)
 		cancel()
 		f.Clear()
@@ -193,7 +219,7 @@ func (s *suite) cancelAtEveryRequest(t *testing.T, f *emu.Faults, o Options) {
 			t.Logf("an Attach of %d requests, cancelled at each: nothing left behind", k-1)
 			return
 		}
-		require.ErrorIs(t, err, context.DeadlineExceeded, "cancelled at request %d", k)
+		require.ErrorIs(t, err, context.Canceled, "cancelled at request %d", k)
 		require.Equal(t, before, count(), "cancelled at request %d: a sandbox was left behind", k)
 	}
 	t.Fatal("Attach made more than 20 requests")

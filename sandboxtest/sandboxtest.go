@@ -34,7 +34,9 @@
 //	20 ms latency on every request         works      works      works      works
 //	every lookup fails (503/429/401/500)   error, no create (all named providers; sandock has no names)
 //	create's response lost after the act   adopted    adopted    n/a        adopted
-//	ctx ends at each request of an Attach  nothing left behind (all; 3, 3, 1 and 2 requests)
+//	ctx ends at each request of an Attach  nothing left behind (all; named and unnamed)
+//	  ... after the service acted          found by token and destroyed (e2b, sandbase, daytona;
+//	                                       sandock has no labels to hold a token)
 //
 // Provider packages add their own: e2b's cut and stalled streams (an error,
 // never a silent truncation or a hang), sandock's cut SSE stream, daytona's
@@ -70,6 +72,10 @@ const (
 	// BinaryOutput: output bytes that are not UTF-8 come back unchanged
 	// (providers whose wire carries output as JSON text lack it).
 	BinaryOutput Capability = "binary-output"
+	// AttachToken: every create carries the Attach's token, so an Attach
+	// whose create's answer is lost (its ctx ended after the service acted)
+	// finds what it made and destroys it.
+	AttachToken Capability = "attach-token"
 )
 
 // Options says which sandbox the Factory's New should attach to.

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/driver"
+	"github.com/sandagent/sandagent/internal/httpx"
 	"github.com/sandagent/sandagent/internal/shellquote"
 )
 
@@ -216,9 +216,9 @@ func (p *process) run(src source, tag string, stdout, stderr io.Writer) {
 	case ev.errMsg != "":
 		p.err = &sandagent.Error{Op: "exec", Message: ev.errMsg}
 	case err != nil:
-		p.err = fmt.Errorf("reading the command's output stream: %w", err)
+		p.code, p.err = -1, httpx.Dropped(ProviderName, "exec", err)
 	default:
-		p.err = &sandagent.Error{Op: "exec", Message: "the output stream ended before the command's exit event"}
+		p.code, p.err = -1, httpx.Dropped(ProviderName, "exec", errors.New("the output stream ended before the command's exit event"))
 	}
 }
 

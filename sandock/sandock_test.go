@@ -94,6 +94,7 @@ func conformance(t *testing.T, lacks map[sandboxtest.Capability]string, opts ...
 			sandboxtest.PTY:          "not wired in yet: Sandock's PTY websocket",
 			sandboxtest.Fork:         "the Sandock API has no fork",
 			sandboxtest.Snapshot:     "the Sandock API cannot snapshot a sandbox (its snapshots are prebuilt images)",
+			sandboxtest.AttachToken:  "Sandock sandboxes carry no labels or metadata to hold an attach token: a create whose answer is lost cannot be found again",
 		},
 	}
 	maps.Copy(f.Lacks, lacks)
@@ -502,6 +503,8 @@ func TestStreamEvents(t *testing.T) {
 	t.Run("cut stream", func(t *testing.T) {
 		_, out, _, err := run(t, "data: {\"type\":\"stdout\",\"data\":\"partial\"}\n\n")
 		require.ErrorContains(t, err, "ended before the command's exit")
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a dropped stream, as on every provider")
+		require.NotErrorIs(t, err, sandagent.ErrInvalid)
 		require.Equal(t, "partial", out)
 	})
 }

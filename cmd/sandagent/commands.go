@@ -11,12 +11,6 @@ import (
 	"github.com/sandagent/sandagent"
 )
 
-// A command with flags of its own: url, pty, fork. Each registers itself
-// in commands from its file.
-type command func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
-
-var commands = map[string]command{}
-
 // attachWith parses args with fs, which gains --url, and attaches to the
 // sandbox. It returns the handle, the positional arguments and, when it
 // could not attach, the exit status to return (the handle is then nil).

@@ -71,8 +71,13 @@ func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:0", "listen on `host:port` (port 0: any free port)")
 	key := fs.String("api-key", "", "the API key the emulator accepts (default: its own)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: sandagent emulate %s [--addr 127.0.0.1:PORT] [--api-key KEY]\n", emulatorNames())
+		fmt.Fprintf(fs.Output(), "usage: sandagent emulate %s [--addr 127.0.0.1:PORT] [--api-key KEY]\n", emulatorNames())
 		fs.PrintDefaults()
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fs.Usage()

@@ -8,10 +8,6 @@ import (
 	"io"
 )
 
-func init() {
-	commands["fork"] = forkCommand
-}
-
 // forkCommand forks the sandbox and prints the children's ids, one a line.
 // The children keep running: kill each when done.
 func forkCommand(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {

@@ -33,19 +33,50 @@
 // sandbox as Model Context Protocol tools (package mcpserver) over stdio,
 // or over streamable HTTP with --http ADDR.
 //
-// Exit status: exec and pty exit with the command's exit status (or 124 when its
-// --timeout expired); every other failure exits 1, and bad usage exits 2.
+// Exit status: exec and pty exit with the command's exit status (124 when
+// its --timeout expired, 127 when the program does not exist); every other
+// failure exits 1, and bad usage exits 2. On SIGINT or SIGTERM the running
+// command is killed (as when its ctx ends) and, once it is gone, sandagent
+// exits 130 or 143, as a shell reports a command the signal ended; a
+// second signal ends sandagent at once.
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		signal.Stop(sigs) // a second signal ends the program at once
+		cancel(interrupted{sig})
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	if i, ok := context.Cause(ctx).(interrupted); ok && code != exitOK {
+		code = 128 + signalNumber(i.sig) // what it ran is gone: run returned
+	}
 	os.Exit(code)
+}
+
+// interrupted is the cause of a ctx a signal ended.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string { return "interrupted by " + i.sig.String() }
+
+// signalNumber is sig's number: SIGINT 2, SIGTERM 15.
+func signalNumber(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return int(s)
+	}
+	return 2
 }

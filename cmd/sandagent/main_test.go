@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sandagent/sandagent/driver"
 )
 
 // TestMain doubles as the command itself, so tests can run it as a
@@ -21,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SANDAGENT_TEST_BE_CLI") == "1" {
 		main()
 	}
+	// The emulators list a sandbox as soon as it exists, unless a test
+	// sets a list lag (and a convergence window of its own).
+	os.Setenv(driver.ConvergenceWindowEnv, "0")
 	goleak.VerifyTestMain(m)
 }
 
@@ -114,10 +119,36 @@ func TestUsageErrors(t *testing.T) {
 		require.Equal(t, 2, code, "%v: %s", args, stderr.String())
 		require.NotEmpty(t, stderr.String())
 	}
-	var stderr bytes.Buffer
-	require.Equal(t, 0, run(context.Background(), []string{"help"}, nil, nil, &stderr))
-	require.Contains(t, stderr.String(), "Exit status")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"help"}, nil, &stdout, &stderr))
+	require.Contains(t, stdout.String(), "Exit status", "help is asked for: it goes to stdout")
+	require.Empty(t, stderr.String())
 	require.Equal(t, 1, run(context.Background(), []string{"attach", "--url", "nosuch://x"}, nil, nil, &stderr))
+}
+
+// TestCommandHelp: each command's -h shows its own flags, on stdout; an
+// unknown command is bad usage, whatever else is given.
+func TestCommandHelp(t *testing.T) {
+	for cmd, want := range map[string][]string{
+		"exec":    {"-timeout", "-dir", "-e NAME=VALUE", "-url"},
+		"reap":    {"-apply", "-older-than", "-label"},
+		"kill":    {"-url"},
+		"emulate": {"-addr"},
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 0, run(context.Background(), []string{cmd, "-h"}, nil, &stdout, &stderr), cmd)
+		for _, w := range want {
+			require.Contains(t, stdout.String(), w, cmd)
+		}
+		require.Empty(t, stderr.String(), cmd)
+		if cmd != "reap" {
+			require.NotContains(t, stdout.String(), "-apply", "%s -h lists only its own flags", cmd)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, run(context.Background(), []string{"bogus"}, nil, &stdout, &stderr))
+	require.Contains(t, stderr.String(), `unknown command "bogus"`)
+	require.NotContains(t, stderr.String(), "give --url")
 }
 
 func TestListAndReapLocal(t *testing.T) {

@@ -16,10 +16,6 @@ import (
 	"github.com/sandagent/sandagent/mcpserver"
 )
 
-func init() {
-	commands["mcp"] = serveMCP
-}
-
 // serveMCP serves the sandbox as MCP tools, over stdin and stdout until the
 // client closes stdin, or over streamable HTTP (--http) until ctx ends. The
 // sandbox is attached on the first tool call and detached, never

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	commands["pty"] = ptyCommand
+	commands["pty"] = command{summary: "open a terminal in the sandbox: sandagent pty [-- program [args...]]", own: ptyCommand}
 }
 
 // defaultShell is what pty runs when given no program.
@@ -87,7 +87,7 @@ func ptyCommand(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err == nil && copyErr != nil {
 		err = copyErr
 	}
-	return status(res, err, stderr)
+	return status(ctx, res, err, stderr)
 }
 
 // terminalFd returns f's descriptor and whether it is a terminal.

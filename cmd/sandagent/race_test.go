@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/daytona/daytonatest"
+	"github.com/sandagent/sandagent/driver"
 	"github.com/sandagent/sandagent/e2b/e2btest"
 	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/sandbase/sandbasetest"
@@ -53,8 +54,12 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 			t.Parallel()
 			env, faults, requests := startEmulator(t, provider)
 			// Latency on every request widens the window between lookup
-			// and create, so that the processes really race.
+			// and create, so that the processes really race, and lists
+			// that lag behind creates let a caller see a young sandbox
+			// while an older one is still missing.
 			faults.SetLatency(5 * time.Millisecond)
+			faults.SetListLag(150 * time.Millisecond)
+			env = append(env, driver.ConvergenceWindowEnv+"=300ms")
 			url := provider + "://race"
 
 			const n = 8
@@ -86,13 +91,9 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 			require.Equal(t, 1, created, "one creator: %v", outs)
 
 			// The provider's Manager sees one live sandbox by that name.
-			creates := 0
-			for _, r := range requests.Requests() {
-				if r == createRequest[provider] {
-					creates++
-				}
-			}
+			creates := countExact(requests.Requests(), createRequest[provider])
 			t.Logf("%s: %d processes, %d create requests", provider, n, creates)
+			faults.SetListLag(0)
 			out, errOut, code := cli(t, env, "", "ls", "--json", "--url", provider+"://")
 			require.Equal(t, 0, code, errOut)
 			var live []sandagent.Info
@@ -107,4 +108,15 @@ func TestEightProcessesAttachOneName(t *testing.T) {
 			require.Equal(t, outs[0]["id"], live[0].ID)
 		})
 	}
+}
+
+// countExact counts the requests equal to want.
+func countExact(reqs []string, want string) int {
+	n := 0
+	for _, r := range reqs {
+		if r == want {
+			n++
+		}
+	}
+	return n
 }

@@ -11,10 +11,6 @@ import (
 	"strconv"
 )
 
-func init() {
-	commands["url"] = urlCommand
-}
-
 // urlCommand prints where a client reaches a port of the sandbox: the URL,
 // then any header a request must carry, as "Name: value" lines (they may
 // be access tokens).

@@ -60,6 +60,7 @@ type sandbox struct {
 	volumes                          []mount
 	createdAt, updatedAt, activity   time.Time
 	stoppedAt                        time.Time
+	madeAt                           time.Time // real time, for Faults.Listed
 	pending                          *transition
 	eng                              *engine.Sandbox
 	sessions                         map[string]*session
@@ -372,7 +373,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 		public: req.Public, networkBlockAll: req.NetworkBlockAll, networkAllowList: req.NetworkAllowList,
 		cpu: 1, memory: 1, disk: 3, autoStop: 15, autoArchive: 10080, autoDel: -1,
 		volumes: mounts, createdAt: now, updatedAt: now, activity: now, state: stateStarted,
-		eng: esb, sessions: map[string]*session{},
+		eng: esb, sessions: map[string]*session{}, madeAt: time.Now(),
 	}
 	if req.BuildInfo != nil {
 		sb.snapshot = ""
@@ -518,7 +519,7 @@ func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	var match []*sandbox
 	for _, sb := range s.sandboxes {
-		if !s.settle(sb, false) || !strings.HasPrefix(strings.ToLower(sb.name), name) || !strings.HasPrefix(strings.ToLower(sb.id), idPrefix) {
+		if !s.settle(sb, false) || !s.Faults.Listed(sb.madeAt) || !strings.HasPrefix(strings.ToLower(sb.name), name) || !strings.HasPrefix(strings.ToLower(sb.id), idPrefix) {
 			continue
 		}
 		if len(states) > 0 && !contains(states, sb.state) {

@@ -58,6 +58,7 @@ type sandbox struct {
 	timeout    time.Duration // as created: the timeout of an auto-resume
 	startedAt  time.Time
 	endAt      time.Time
+	madeAt     time.Time // real time, for Faults.Listed
 	paused     bool
 	procs      procTable
 }
@@ -279,7 +280,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout t
 	sb := &sandbox{
 		id: id, template: template, eng: eng, secure: body.Secure, internet: body.AllowInternetAccess,
 		metadata: body.Metadata, envVars: body.EnvVars, autoPause: body.AutoPause, autoResume: autoResume,
-		timeout: timeout, startedAt: now, endAt: now.Add(timeout),
+		timeout: timeout, startedAt: now, endAt: now.Add(timeout), madeAt: time.Now(),
 	}
 	if sb.secure {
 		sb.setToken(s.newToken(id))
@@ -650,7 +651,7 @@ func (s *Server) listV1(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []listedSandbox{}
 	for _, sb := range s.sandboxes {
-		if !sb.paused && matches(sb.metadata, filter) {
+		if !sb.paused && matches(sb.metadata, filter) && s.Faults.Listed(sb.madeAt) {
 			out = append(out, s.listed(sb))
 		}
 	}
@@ -722,7 +723,7 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) {
 	for _, sb := range s.sandboxes {
 		l := s.listed(sb)
 		l.StartedAt = l.StartedAt.Truncate(time.Microsecond) // the keyset's precision
-		if !states[l.State] || !matches(sb.metadata, filter) || l.StartedAt.Before(startedAfter) || (template != "" && template != sb.template) {
+		if !states[l.State] || !matches(sb.metadata, filter) || l.StartedAt.Before(startedAfter) || (template != "" && template != sb.template) || !s.Faults.Listed(sb.madeAt) {
 			continue
 		}
 		if l.State == "running" {

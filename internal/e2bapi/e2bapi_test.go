@@ -54,16 +54,16 @@ func TestDialect(t *testing.T) {
 
 func TestLabels(t *testing.T) {
 	md := map[string]string{"user": "u1"}
-	require.Equal(t, map[string]string{"user": "u1", ManagedKey: "true", NameKey: "n"}, Labels("n", md))
+	require.Equal(t, map[string]string{"user": "u1", ManagedKey: "true", NameKey: "n", TokenKey: "t1"}, Labels("n", "t1", md))
 	require.Equal(t, map[string]string{"user": "u1"}, md, "the caller's map is not changed")
-	require.Equal(t, map[string]string{ManagedKey: "true"}, Labels("", nil))
+	require.Equal(t, map[string]string{ManagedKey: "true", TokenKey: "t2"}, Labels("", "t2", nil))
 }
 
 func TestAddMetadata(t *testing.T) {
 	got, err := AddMetadata(nil, map[string]string{"a": "1"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "1"}, got)
-	for _, bad := range []map[string]string{{NameKey: "x"}, {ManagedKey: "x"}, {"": "x"}, {"a\n": "x"}, {"a": "\xff"}} {
+	for _, bad := range []map[string]string{{NameKey: "x"}, {ManagedKey: "x"}, {TokenKey: "x"}, {"": "x"}, {"a\n": "x"}, {"a": "\xff"}} {
 		_, err := AddMetadata(nil, bad)
 		require.ErrorIs(t, err, sandagent.ErrInvalid, "%q", bad)
 	}

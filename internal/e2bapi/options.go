@@ -31,7 +31,7 @@ func AddMetadata(dst, md map[string]string) (map[string]string, error) {
 		if err := CheckText("metadata key", k); err != nil {
 			return dst, err
 		}
-		if k == NameKey || k == ManagedKey {
+		if k == NameKey || k == ManagedKey || k == TokenKey {
 			return dst, sandagent.Errorf(sandagent.ErrInvalid, "metadata key %q is reserved", k)
 		}
 		if !utf8.ValidString(v) {

@@ -1,5 +1,7 @@
 package e2bapi
 
+import "github.com/sandagent/sandagent/internal/keylock"
+
 // Service is an E2B-compatible service as a provider built on package e2b
 // sees it: its dialect, its defaults and the environment variables read
 // when an option is not given.
@@ -19,4 +21,7 @@ type Service struct {
 	// look like, for errors.
 	ValidID func(string) bool
 	IDForm  string
+	// Locks serializes Attach by name; nil is the process-wide map (tests
+	// give a Sandbox its own, as if it ran in a process of its own).
+	Locks *keylock.Map
 }

@@ -4,9 +4,13 @@
 package emu
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"maps"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +63,19 @@ type Fault struct {
 	Status int           // answer with this status (and the emulator's error body) instead of the real handler
 	Body   string        // with Status: answer with this raw body instead (garbage JSON, an HTML error page, ...)
 	Delay  time.Duration // wait this long before handling (real time: use small values)
-	Reset  ResetWhen     // drop the connection
+	// DelayAfter lets the emulator act, then holds its answer this long
+	// (or until the client hangs up): a client that gives up meanwhile
+	// never learns what its request did.
+	DelayAfter time.Duration
+	Reset      ResetWhen // drop the connection
+	// Held, if set, is called when the fault starts holding a request
+	// (Delay, or DelayAfter once the emulator has acted): tests end the
+	// client's ctx at that moment, whatever the load.
+	Held func()
+	// CutAfter passes this many bytes of the answer's body (or of what is
+	// written to a hijacked connection, such as a websocket's frames), then
+	// drops the connection: a stream broken mid-way.
+	CutAfter int
 }
 
 // ResetWhen says when a Fault drops the connection.
@@ -74,9 +90,10 @@ const (
 
 // Faults is a queue of injected failures, safe for concurrent use.
 type Faults struct {
-	mu     sync.Mutex
-	faults []*Fault
-	delay  time.Duration
+	mu      sync.Mutex
+	faults  []*Fault
+	delay   time.Duration
+	listLag time.Duration
 }
 
 // Add queues f.
@@ -102,11 +119,29 @@ func (fs *Faults) SetLatency(d time.Duration) {
 	fs.delay = d
 }
 
-// Clear removes every queued fault and the latency.
+// SetListLag keeps each sandbox out of list answers until d (real time)
+// after its creation, as an eventually consistent service may: lookups by
+// id see it at once, lists only later. Tests use it to force the races of
+// attaching by name; 0 shows every sandbox again.
+func (fs *Faults) SetListLag(d time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.listLag = d
+}
+
+// Listed reports whether a sandbox created at made (real time) appears in
+// a list answered now.
+func (fs *Faults) Listed(made time.Time) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return time.Since(made) >= fs.listLag
+}
+
+// Clear removes every queued fault, the latency and the list lag.
 func (fs *Faults) Clear() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.faults, fs.delay = nil, 0
+	fs.faults, fs.delay, fs.listLag = nil, 0, 0
 }
 
 func (fs *Faults) take(r *http.Request) (Fault, time.Duration, bool) {
@@ -184,9 +219,18 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 			// Read a small body first: the server notices a client that
 			// hangs up only once the body is consumed, and a held request
 			// whose client has gone must not be acted on.
-			if r.ContentLength >= 0 && r.ContentLength <= 1<<20 {
-				body, _ := io.ReadAll(r.Body)
-				r.Body = io.NopCloser(bytes.NewReader(body))
+			// A body of unknown length is read too (up to 1 MiB, the rest
+			// left for the handler) when a fault holds the request, though
+			// not for mere latency: a streamed body may wait on the answer.
+			if r.ContentLength >= 0 && r.ContentLength <= 1<<20 || r.ContentLength < 0 && f.Delay > 0 {
+				head, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+				r.Body = struct {
+					io.Reader
+					io.Closer
+				}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+			}
+			if f.Delay > 0 && f.Held != nil {
+				f.Held()
 			}
 			select {
 			case <-time.After(d):
@@ -209,6 +253,22 @@ func Middleware(fs *Faults, c *Counter, writeErr ErrorWriter, next http.Handler)
 			_, _ = io.WriteString(w, f.Body)
 		case f.Status != 0:
 			writeErr(w, f.Status, http.StatusText(f.Status)+" (injected fault)")
+		case f.CutAfter > 0:
+			next.ServeHTTP(&cutter{w: w, left: f.CutAfter}, r)
+		case f.DelayAfter > 0:
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			if f.Held != nil {
+				f.Held()
+			}
+			select {
+			case <-time.After(f.DelayAfter):
+			case <-r.Context().Done():
+				return
+			}
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -271,4 +331,59 @@ func (s *statusRecorder) WriteHeader(status int) {
 	if s.status == 0 {
 		s.status = status
 	}
+}
+
+// cutter passes the first left bytes of an answer, then drops the
+// connection.
+type cutter struct {
+	w    http.ResponseWriter
+	left int
+}
+
+func (c *cutter) Header() http.Header { return c.w.Header() }
+
+func (c *cutter) WriteHeader(status int) { c.w.WriteHeader(status) }
+
+func (c *cutter) Write(b []byte) (int, error) {
+	if len(b) < c.left {
+		c.left -= len(b)
+		return c.w.Write(b)
+	}
+	n, _ := c.w.Write(b[:c.left])
+	c.left = 0
+	http.NewResponseController(c.w).Flush()
+	hangUp(c.w)
+	return n, io.ErrClosedPipe
+}
+
+func (c *cutter) Flush() { _ = http.NewResponseController(c.w).Flush() }
+
+// Hijack hands over the connection, still cut after the bytes left.
+func (c *cutter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(c.w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := &cutConn{Conn: conn, left: c.left}
+	return cc, bufio.NewReadWriter(rw.Reader, bufio.NewWriter(cc)), nil
+}
+
+// cutConn closes itself once left bytes are written.
+type cutConn struct {
+	net.Conn
+	mu   sync.Mutex
+	left int
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(b) < c.left {
+		c.left -= len(b)
+		return c.Conn.Write(b)
+	}
+	n, _ := c.Conn.Write(b[:c.left])
+	c.left = 0
+	_ = c.Conn.Close()
+	return n, io.ErrClosedPipe
 }

@@ -18,10 +18,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +38,7 @@ import (
 type Options struct {
 	Provider   string            // for errors and logs
 	BaseURL    string            // no trailing slash needed
-	HTTPClient *http.Client      // nil: a client with a tuned transport
+	HTTPClient *http.Client      // nil: DefaultClient(); see Client
 	Logger     *slog.Logger      // nil: no logging
 	Header     map[string]string // sent with every request; the values are treated as secrets
 	UserAgent  string
@@ -45,11 +49,7 @@ type Options struct {
 
 // NewClient returns a resty client configured with o.
 func NewClient(o Options) *resty.Client {
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: DefaultTransport()}
-	}
-	c := resty.NewWithClient(hc).SetBaseURL(strings.TrimRight(o.BaseURL, "/"))
+	c := resty.NewWithClient(Client(o.HTTPClient)).SetBaseURL(strings.TrimRight(o.BaseURL, "/"))
 	c.SetLogger(discardLogger{}) // resty's own logging could print headers
 	for k, v := range o.Header {
 		c.SetHeader(k, v)
@@ -79,14 +79,83 @@ func NewClient(o Options) *resty.Client {
 	return c
 }
 
-// DefaultTransport is the transport of clients made without an
-// *http.Client: keep-alive connections, enough idle ones per host for
-// concurrent commands.
-func DefaultTransport() *http.Transport {
+// DefaultTransport returns the transport every provider shares in this
+// process when the caller gives no *http.Client: keep-alive connections,
+// enough idle ones per host for concurrent commands. One transport, so a
+// program that makes a Sandbox per request (a serverless handler) reuses
+// connections rather than leaving a pool behind each time.
+func DefaultTransport() *http.Transport { return sharedTransport() }
+
+var sharedTransport = sync.OnceValue(func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	return t
+})
+
+// Client returns the *http.Client a provider uses: hc (the caller's, which
+// wins), or one on DefaultTransport when hc is nil. Unless hc has a
+// redirect policy of its own, the client follows redirects with
+// StripOnRedirect: credentials never follow a redirect to another origin.
+// hc itself is not changed.
+func Client(hc *http.Client) *http.Client {
+	switch {
+	case hc == nil:
+		return &http.Client{Transport: DefaultTransport(), CheckRedirect: StripOnRedirect}
+	case hc.CheckRedirect == nil:
+		c := *hc
+		c.CheckRedirect = StripOnRedirect
+		return &c
+	}
+	return hc
+}
+
+// StripOnRedirect is a redirect policy (http.Client.CheckRedirect): at most
+// 10 redirects, as by default, and on a redirect to another origin (scheme,
+// host or port) only content-negotiation headers go along: API keys,
+// tokens, cookies and every header a provider added stay behind.
+func StripOnRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if sameOrigin(req.URL, via[0].URL) {
+		return nil
+	}
+	for k := range req.Header {
+		switch k {
+		case "Accept", "Accept-Encoding", "Accept-Language", "Content-Type", "Range", "User-Agent":
+		default:
+			req.Header.Del(k)
+		}
+	}
+	return nil
+}
+
+// SameOriginOnly is a redirect policy for clients whose transport adds
+// credentials to every request: it follows redirects within the origin of
+// the first request only, and refuses one to another origin.
+func SameOriginOnly(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if !sameOrigin(req.URL, via[0].URL) {
+		return errors.New("refused a redirect to another origin: it would carry the credentials")
+	}
+	return nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }
 
 func cmpOr(a, b time.Duration) time.Duration {
@@ -171,7 +240,7 @@ func StatusError(provider, op string, status int, h http.Header, body []byte, de
 		msg = decode(body)
 	}
 	if msg == "" {
-		msg = genericMessage(h.Get("Content-Type"), body)
+		msg = genericMessage(h.Get("Content-Type"), body, secrets)
 	}
 	e.Message = Redact(msg, secrets...)
 	if status == http.StatusTooManyRequests {
@@ -202,9 +271,10 @@ func KindOf(status int) error {
 }
 
 // genericMessage reads common JSON error shapes ({"message"}, {"error"}),
-// else a short excerpt of a text body; never the raw bytes of HTML or
-// binary garbage.
-func genericMessage(contentType string, body []byte) string {
+// else a short excerpt of a text body, redacted before it is cut (a secret
+// across the cut would otherwise survive in part); never the raw bytes of
+// HTML or binary garbage.
+func genericMessage(contentType string, body []byte, secrets []string) string {
 	var m map[string]any
 	if json.Unmarshal(body, &m) == nil {
 		for _, k := range []string{"message", "error", "msg", "detail"} {
@@ -229,11 +299,50 @@ func genericMessage(contentType string, body []byte) string {
 	case strings.Contains(contentType, "html") || strings.HasPrefix(text, "<"):
 		return "unexpected HTML response"
 	}
-	if len(text) > 200 {
-		text = text[:200] + "…"
+	text = Redact(text, secrets...)
+	if len(text) > maxExcerpt {
+		cut := maxExcerpt
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
 	}
 	return text
 }
+
+// Dropped is the error of a connection or stream that broke before its
+// answer was whole, the same on every provider: an *sandagent.Error with
+// no status and no sentinel kind (Check's classification of a connection
+// error, which idempotent requests are retried on), whose cause matches
+// io.ErrUnexpectedEOF. It is never ErrInvalid: the request was fine.
+func Dropped(provider, op string, cause error, secrets ...string) *sandagent.Error {
+	msg := "the connection dropped before the answer was complete"
+	if cause != nil {
+		msg += ": " + Redact(cause.Error(), secrets...)
+	}
+	return &sandagent.Error{Provider: provider, Op: op, Message: msg, Err: dropped{cause}}
+}
+
+// IsDropped reports whether err says a connection or stream broke: an
+// unexpected EOF, a reset or a broken pipe.
+func IsDropped(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// dropped unwraps to io.ErrUnexpectedEOF and to its cause.
+type dropped struct{ cause error }
+
+func (d dropped) Error() string { return "unexpected EOF" }
+
+func (d dropped) Unwrap() []error {
+	if d.cause == nil {
+		return []error{io.ErrUnexpectedEOF}
+	}
+	return []error{io.ErrUnexpectedEOF, d.cause}
+}
+
+// maxExcerpt is the most bytes of a body an error message quotes.
+const maxExcerpt = 200
 
 func transportMessage(err error) string {
 	var ue interface{ Unwrap() error }

@@ -200,3 +200,66 @@ func FuzzStatusError(f *testing.F) {
 		}
 	})
 }
+
+// TestBodyIsRedactedBeforeItIsCut: a body that echoes the key across the
+// excerpt's cut must not leave part of it in the message.
+func TestBodyIsRedactedBeforeItIsCut(t *testing.T) {
+	const key = "e2b_0123456789abcdef0123456789abcdef01234567"
+	for _, at := range []int{0, 150, 170, 190, 199, 200} {
+		body := strings.Repeat("x", at) + key + " tail"
+		msg := StatusError("p", "op", 500, http.Header{}, []byte(body), nil, key).Error()
+		for i := 0; i+6 <= len(key); i++ {
+			require.NotContains(t, msg, key[i:i+6], "key at byte %d: %s", at, msg)
+		}
+		require.True(t, utf8.ValidString(msg))
+	}
+}
+
+// TestCredentialsStayOnTheirOrigin: a redirect to another origin carries
+// no credentials; one within the origin does.
+func TestCredentialsStayOnTheirOrigin(t *testing.T) {
+	seen := make(chan http.Header, 2)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(other.Close)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/here" {
+			seen <- r.Header.Clone()
+			_, _ = w.Write([]byte(`{}`))
+			return
+		}
+		to := other.URL + "/elsewhere"
+		if r.URL.Path == "/same" {
+			to = "/here"
+		}
+		http.Redirect(w, r, to, http.StatusFound)
+	}))
+	t.Cleanup(api.Close)
+	o := client(api.URL)
+	o.Header = map[string]string{"X-API-Key": "secret-key-123", "Authorization": "Bearer secret-key-123"}
+	o.UserAgent = "sandagent-test"
+	c := NewClient(o)
+
+	_, err := c.R().Get("/away")
+	require.NoError(t, err)
+	h := <-seen
+	require.Empty(t, h.Get("X-API-Key"), "the key stays behind")
+	require.Empty(t, h.Get("Authorization"))
+	require.Equal(t, "sandagent-test", h.Get("User-Agent"))
+
+	_, err = c.R().Get("/same")
+	require.NoError(t, err)
+	h = <-seen
+	require.Equal(t, "secret-key-123", h.Get("X-API-Key"), "within the origin, credentials go along")
+
+	// A client whose transport adds credentials refuses to leave.
+	hc := &http.Client{Transport: http.DefaultTransport, CheckRedirect: SameOriginOnly}
+	resp, err := hc.Get(api.URL + "/away")
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.ErrorContains(t, err, "another origin")
+	require.Empty(t, seen)
+}
