@@ -41,7 +41,9 @@ type Cmd struct {
 	Stdin io.Reader
 	// Stdout and Stderr, when set, receive the output while the command
 	// runs. If both are the same writer, at most one goroutine at a time
-	// calls Write.
+	// calls Write. Without either, the caller wants the Result only: a
+	// provider may then bring the output back when the command ends, in
+	// fewer round trips (Daytona runs such a command in one request).
 	Stdout io.Writer
 	Stderr io.Writer
 	// Timeout, when positive, kills the command after that long; Exec then

@@ -167,6 +167,7 @@ func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
 		Stdin:   cmd.Stdin,
 		Stdout:  stdout,
 		Stderr:  stderr,
+		Live:    cmd.Stdout != nil || cmd.Stderr != nil,
 		Timeout: cmd.Timeout,
 	}
 	var dp driver.Process

@@ -54,7 +54,6 @@ func TestConformance(t *testing.T) {
 		},
 		Lacks: map[sandboxtest.Capability]string{
 			sandboxtest.Pause:  "Daytona pauses only linux-vm and windows sandboxes",
-			sandboxtest.Stdin:  "the toolbox can send input lines but cannot close a command's stdin",
 			sandboxtest.Signal: "the toolbox cannot signal a command; cancelling kills it",
 		},
 	})

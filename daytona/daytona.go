@@ -35,10 +35,11 @@
 // growing to 1 s) and end with the ctx, or after WithWaitTimeout (default
 // 5 minutes), with ErrTimeout.
 //
-// Volumes: WithVolume(name, "") mounts the volume at DefaultMountPath, the
-// home directory and default working directory of Daytona's default user,
-// so the whole workspace persists across stops and even across deletion of
-// the sandbox: a new sandbox with the same volume finds the files.
+// Volumes: WithVolume(name, "") mounts the volume at DefaultMountPath
+// (/home/daytona/volume, as Daytona's documentation does); what is written
+// there persists across stops and even across deletion of the sandbox: a
+// new sandbox with the same volume finds the files. Nothing can be mounted
+// over the daemon's session directory (see WithVolume).
 //
 // Exec goes through the toolbox of the sandbox's toolboxProxyUrl: each
 // command runs in its own toolbox session (create session, asynchronous
@@ -125,9 +126,15 @@ const ProviderName = "daytona"
 const DefaultAPIURL = "https://app.daytona.io/api"
 
 // DefaultMountPath is where WithVolume mounts a volume when no mount path is
-// given: the default user's home, which is also the toolbox's working
-// directory on Daytona's default snapshots.
-const DefaultMountPath = "/home/daytona"
+// given, as Daytona's documentation does: a directory in the default
+// user's home. A volume cannot be mounted over the home itself: the daemon
+// keeps every command's pipes and logs in $HOME/.daytona/sessions, which a
+// volume (an S3 FUSE mount, without FIFOs or appends) cannot hold.
+const DefaultMountPath = "/home/daytona/volume"
+
+// sessionDir is where the daemon of Daytona's default snapshots keeps its
+// sessions' FIFOs and logs (apps/daemon/cmd/daemon/main.go).
+const sessionDir = "/home/daytona/.daytona/sessions"
 
 // LabelLanguage is the label that names a sandbox's code-toolbox language.
 // Every sandbox this package creates carries it, with sandagent.ManagedLabel
@@ -198,8 +205,11 @@ func WithID(id string) Option {
 }
 
 // WithVolume mounts the Daytona volume called name (created if missing) at
-// mountPath, an absolute path in the sandbox; "" means DefaultMountPath, so
-// the workspace itself persists. Volumes apply to sandboxes Attach creates.
+// mountPath, an absolute path in the sandbox; "" means DefaultMountPath.
+// A mount path that covers the daemon's session directory
+// (/home/daytona/.daytona/sessions: /home, /home/daytona, ...) is
+// ErrInvalid: commands could not run there. Volumes apply to sandboxes
+// Attach creates.
 func WithVolume(name, mountPath string) Option {
 	return func(s *Sandbox) error {
 		if name == "" || strings.ContainsAny(name, "/?#%") {
@@ -230,6 +240,9 @@ func checkMountPath(p string) string {
 		if p == bad || strings.HasPrefix(p, bad+"/") {
 			return "must not be under " + bad
 		}
+	}
+	if p == sessionDir || strings.HasPrefix(sessionDir, p+"/") {
+		return "covers " + sessionDir + ", where the daemon keeps each command's pipes and logs, which a volume cannot hold: mount it elsewhere, such as " + DefaultMountPath
 	}
 	return ""
 }

@@ -83,6 +83,7 @@ type Server struct {
 
 	polls      int
 	transition time.Duration
+	grace      time.Duration
 	apiKey     string
 	dir        string
 	addr       string
@@ -118,6 +119,11 @@ func WithPolls(n int) Option { return func(s *Server) { s.polls = n } }
 // takes (default 10s; volumes take 5s, as Daytona's volume job runs every 5s).
 func WithTransitionTime(d time.Duration) Option { return func(s *Server) { s.transition = d } }
 
+// WithTerminationGrace sets how long, on the Clock, a deleted session's
+// processes have between SIGTERM and SIGKILL (default 5s, the daemon's
+// DAYTONA_TERMINATION_GRACE_PERIOD).
+func WithTerminationGrace(d time.Duration) Option { return func(s *Server) { s.grace = d } }
+
 // NewServer starts an emulator on a loopback port. It panics if it cannot,
 // like httptest.NewServer.
 func NewServer(opts ...Option) *Server {
@@ -129,6 +135,7 @@ func NewServer(opts ...Option) *Server {
 		Clock:          &emu.Clock{},
 		polls:          2,
 		transition:     10 * time.Second,
+		grace:          5 * time.Second,
 		sandboxes:      map[string]*sandbox{},
 		volumes:        map[string]*volume{},
 	}
