@@ -44,10 +44,12 @@ func randomHex(n int) string {
 // script is the line the session shell sources for c: the command in its
 // own sh (so that its cd, exports and exit stay there), in Dir with Env,
 // reading stdin from /dev/null or, with Cmd.Stdin, from the input decoder
-// (stdinScript); then an end marker on each stream, stdout's followed by
-// the exit status. The daemon labels output line by line and ends an
-// unterminated last line with a newline: the markers tell that newline
-// from the command's.
+// (stdinScript); then an end marker line on each stream, stdout's with the
+// exit status. The daemon labels output line by line, a line only once it
+// is complete, and ends an unterminated last line with a newline: the
+// marker completes the command's last line, so the output comes back
+// exact, and its own newline sends it at once (a background child may
+// hold the streams open long after).
 func script(c *driver.Cmd, marker, fifo string) string {
 	line := c.Shell
 	if line == "" {
@@ -71,7 +73,7 @@ func script(c *driver.Cmd, marker, fifo string) string {
 		run = "sh -c " + shellquote.One(stdinScript(run, fifo)) + " 3<&0"
 	}
 	m := shellquote.One(marker)
-	return run + "; sandagent_ec=$?; printf '%s%d' " + m + ` "$sandagent_ec"; printf '%s' ` + m + " >&2"
+	return run + "; sandagent_ec=$?; printf '%s%d\\n' " + m + ` "$sandagent_ec"; printf '%s\n' ` + m + " >&2"
 }
 
 // stdinScript runs run with its stdin from a FIFO that a decoder fills

@@ -20,6 +20,7 @@ func attach(t *testing.T, sb *daytona.Sandbox) *sandagent.Handle {
 	t.Helper()
 	h, err := sb.Attach(t.Context())
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
 	return h
 }
 
