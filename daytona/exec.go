@@ -43,14 +43,15 @@ func randomHex(n int) string {
 
 // script is the line the session shell sources for c: the command in its
 // own sh (so that its cd, exports and exit stay there), in Dir with Env,
-// reading stdin from /dev/null or, with Cmd.Stdin, from the input decoder
-// (stdinScript); then an end marker line on each stream, stdout's with the
+// reading stdin from /dev/null or, with Cmd.Stdin, from the input: inline
+// (base64 in the script itself, for a small input of known length) or the
+// input decoder (stdinScript); then an end marker line on each stream, stdout's with the
 // exit status. The daemon labels output line by line, a line only once it
 // is complete, and ends an unterminated last line with a newline: the
 // marker completes the command's last line, so the output comes back
 // exact, and its own newline sends it at once (a background child may
 // hold the streams open long after).
-func script(c *driver.Cmd, marker, fifo string) string {
+func script(c *driver.Cmd, marker string, in input) string {
 	line := c.Shell
 	if line == "" {
 		line = "exec " + shellquote.Quote(c.Args)
@@ -67,10 +68,13 @@ func script(c *driver.Cmd, marker, fifo string) string {
 		sort.Strings(kv)
 		run = "env -- " + strings.Join(kv, " ") + " " + run
 	}
-	if c.Stdin == nil {
+	switch {
+	case c.Stdin == nil:
 		run += " </dev/null"
-	} else {
-		run = "sh -c " + shellquote.One(stdinScript(run, fifo)) + " 3<&0"
+	case in.inline != nil:
+		run = "printf '%s' " + shellquote.One(base64.StdEncoding.EncodeToString(in.inline)) + " | base64 -d | " + run
+	default:
+		run = "sh -c " + shellquote.One(stdinScript(run, in.fifo)) + " 3<&0"
 	}
 	m := shellquote.One(marker)
 	return run + "; sandagent_ec=$?; printf '%s%d\\n' " + m + ` "$sandagent_ec"; printf '%s\n' ` + m + " >&2"
@@ -90,6 +94,19 @@ func stdinScript(run, fifo string) string {
 		"e=$?; kill $! 2>/dev/null; rm -f " + f + "; exit $e"
 }
 
+// input is how a command gets its Cmd.Stdin: inline (not nil), or through
+// a FIFO that stdinScript's decoder fills.
+type input struct {
+	inline []byte
+	fifo   string
+}
+
+// inlineStdin is the most input sent inline, within the command: a reader
+// that tells its length (bytes.Reader, strings.Reader, bytes.Buffer) and
+// holds no more. Its base64 goes to the session shell's printf builtin,
+// never onto a command line (whose arguments are limited to 128 KiB).
+const inlineStdin = 1 << 20
+
 // inputChunk frames b for stdinScript's decoder.
 func inputChunk(b []byte) string {
 	enc := base64.StdEncoding.EncodeToString(b) + "\n"
@@ -107,9 +124,18 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 	}
 	p := &process{h: h, ses: ses, done: make(chan struct{}), stdout: c.Stdout, stderr: c.Stderr}
 	p.marker = "<<sandagent-end-" + randomHex(6) + ">>"
-	fifo := "/tmp/.sandagent-stdin-" + randomHex(8)
-	cmd := script(c, p.marker, fifo)
-	if !c.Live && c.Stdin == nil {
+	in := input{fifo: "/tmp/.sandagent-stdin-" + randomHex(8)}
+	stdin := c.Stdin
+	if l, ok := stdin.(interface{ Len() int }); ok && l.Len() <= inlineStdin {
+		if in.inline, err = io.ReadAll(stdin); err != nil {
+			h.sessions.put(ses)
+			return nil, &sandagent.Error{Provider: ProviderName, Op: "exec", Message: "reading Cmd.Stdin failed", Err: err}
+		}
+		in.inline = append([]byte{}, in.inline...) // not nil: an empty input is inline too
+		stdin = nil
+	}
+	cmd := script(c, p.marker, in)
+	if !c.Live && stdin == nil {
 		go p.runSync(ctx, cmd)
 		return p, nil
 	}
@@ -123,10 +149,10 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 	}
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	var fed chan error
-	if c.Stdin != nil {
+	if stdin != nil {
 		fed = make(chan error, 1)
 		go func() {
-			err := p.feed(feedCtx, c.Stdin)
+			err := p.feed(feedCtx, stdin)
 			if err != nil {
 				ws.CloseNow() // the command would wait for input that cannot come
 			}
@@ -354,18 +380,25 @@ func (p *process) feed(ctx context.Context, r io.Reader) error {
 		p.reading.Store(true)
 		n, rerr := r.Read(buf)
 		p.reading.Store(false)
+		if l, ok := r.(interface{ Len() int }); ok && rerr == nil && n > 0 && l.Len() == 0 {
+			rerr = io.EOF // the end, known without another Read
+		}
+		data := ""
 		if n > 0 {
-			if err := send(inputChunk(buf[:n])); err != nil {
+			data = inputChunk(buf[:n])
+		}
+		if rerr != nil {
+			data += "." // the end of the input, in the same request
+		}
+		if data != "" {
+			if err := send(data); err != nil {
 				return ignoreEnded(err)
 			}
 		}
-		if rerr != nil {
-			if err := send("."); err != nil {
-				return ignoreEnded(err)
-			}
-			if rerr == io.EOF {
-				return nil
-			}
+		switch {
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
 			return &sandagent.Error{Provider: ProviderName, Op: "exec", Message: "reading Cmd.Stdin failed", Err: rerr}
 		}
 	}

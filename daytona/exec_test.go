@@ -69,6 +69,13 @@ func TestExecRoundTrips(t *testing.T) {
 	require.Equal(t, "err\n", string(res.Stderr))
 	require.Len(t, toolboxRequests(srv.Requests.Requests()), 1, "%v", srv.Requests.Requests())
 
+	// A small input of known length goes inline: still one request.
+	srv.Requests.Reset()
+	res, err = h.Exec(ctx, &sandagent.Cmd{Shell: "tr a-z A-Z", Stdin: strings.NewReader("inline\x00\xff")})
+	require.NoError(t, err)
+	require.Equal(t, "INLINE\x00\xff", string(res.Stdout))
+	require.Len(t, toolboxRequests(srv.Requests.Requests()), 2, "the exec, and the raw log for bytes that are not UTF-8: %v", srv.Requests.Requests())
+
 	srv.Requests.Reset()
 	var out bytes.Buffer
 	res, err = h.Exec(ctx, &sandagent.Cmd{Shell: "printf out; exit 4", Stdout: &out})

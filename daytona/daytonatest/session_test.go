@@ -341,5 +341,3 @@ func TestListItemsAndToolboxProxyURL(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.JSONEq(t, `{"url":"`+b.srv.ToolboxURL()+`"}`, string(body))
 }
-
-
