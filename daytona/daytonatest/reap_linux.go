@@ -8,34 +8,42 @@ import (
 	"time"
 )
 
-// procTree reads /proc: each process's children, and which processes are
-// zombies.
-func procTree() (children map[int][]int, zombie map[int]bool) {
-	children, zombie = map[int][]int{}, map[int]bool{}
-	ents, err := os.ReadDir("/proc")
+// procState returns the state letter of pid ('Z' for a zombie), or 0 when
+// there is no such process.
+func procState(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return children, zombie
+		return 0
 	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	// pid (comm) state ...; comm may hold spaces.
+	s := string(b)
+	rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(rest) == 0 {
+		return 0
+	}
+	return rest[0][0]
+}
+
+// children returns pid's children, zombies included.
+func children(pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
 		}
-		// pid (comm) state ppid ...; comm may hold spaces.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(fields[1])
-		children[ppid] = append(children[ppid], pid)
-		zombie[pid] = fields[0] == "Z"
 	}
-	return children, zombie
+	return out
 }
 
 // signalTree sends sig to root and all its descendants, each process once
@@ -45,33 +53,34 @@ func procTree() (children map[int][]int, zombie map[int]bool) {
 // stop says to give up first.
 func signalTree(root int, sig syscall.Signal, stop func() bool) bool {
 	signalled := map[int]bool{}
+	pause := 500 * time.Microsecond
 	for {
-		children, zombie := procTree()
 		live := 0
 		var walk func(pid int)
 		walk = func(pid int) {
-			if zombie[pid] {
-				return
-			}
-			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+			if st := procState(pid); st == 0 || st == 'Z' {
 				return
 			}
 			live++
-			for _, c := range children[pid] {
+			kids := children(pid)
+			for _, c := range kids {
 				walk(c)
 			}
-			if len(children[pid]) == 0 && !signalled[pid] {
+			if len(kids) == 0 && !signalled[pid] {
 				signalled[pid] = true
 				_ = syscall.Kill(pid, sig)
 			}
 		}
-		walk(root)
+		if !stop() {
+			walk(root)
+		}
 		if live == 0 {
 			return true
 		}
 		if stop() {
 			return false
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(pause*2, 20*time.Millisecond)
 	}
 }

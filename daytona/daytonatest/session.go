@@ -230,7 +230,7 @@ func (s *Server) run(ses *session, c *command, async bool) error {
 		c.finish(waitExit(exitFile, ses.ended))
 	}()
 	q := shellquote.One
-	wrapper := "{ . " + q(script) + "\n} <" + q(in) + " >" + q(fifos[0]) + " 2>" + q(fifos[1]) + "; echo \"$?\" >" + q(exitFile+".tmp") + " && mv " + q(exitFile+".tmp") + " " + q(exitFile) + "\n"
+	wrapper := "{ . " + q(script) + "\n} <" + q(in) + " >" + q(fifos[0]) + " 2>" + q(fifos[1]) + "; echo \"$?\" >" + q(exitFile) + "\n"
 	ses.wmu.Lock()
 	_, err := io.WriteString(ses.stdin, wrapper)
 	ses.wmu.Unlock()
@@ -247,7 +247,7 @@ func waitExit(path string, ended <-chan struct{}) *int {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := os.ReadFile(path); err == nil && bytes.HasSuffix(b, []byte("\n")) { // complete
 			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 				return &n
 			}
@@ -292,9 +292,18 @@ func (c *command) release() {
 // SIGKILL. It returns when the processes are gone.
 func (s *Server) terminate(ses *session) {
 	deadline := s.now().Add(s.grace)
-	if !signalTree(ses.shell.PID(), syscall.SIGTERM, func() bool { return !s.now().Before(deadline) }) {
+	exited := func() bool { // the shell is reaped: its pid may be another's
+		select {
+		case <-ses.shell.Done():
+			return true
+		default:
+			return false
+		}
+	}
+	pid := ses.shell.PID()
+	if !signalTree(pid, syscall.SIGTERM, func() bool { return exited() || !s.now().Before(deadline) }) && !exited() {
 		tries := 0
-		signalTree(ses.shell.PID(), syscall.SIGKILL, func() bool { tries++; return tries > 500 })
+		signalTree(pid, syscall.SIGKILL, func() bool { tries++; return exited() || tries > 100 })
 	}
 	ses.kill()
 	<-ses.shell.Done()
