@@ -18,7 +18,7 @@ import (
 // many commands or how much logged output a session is replaced (the daemon
 // keeps every command's log until its session is deleted).
 const (
-	maxIdleSessions = 8
+	maxIdleSessions = 16
 	retireRuns      = 256
 	retireBytes     = 16 << 20
 )
