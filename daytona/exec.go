@@ -144,7 +144,7 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 	}
 	ws, err := h.dialLogs(ctx, p.ses.id, p.cmdID)
 	if err != nil {
-		h.sessions.kill(ctx, p.ses)
+		h.sessions.kill(context.WithoutCancel(ctx), p.ses)
 		return nil, err
 	}
 	feedCtx, stopFeed := context.WithCancel(ctx)
@@ -215,7 +215,7 @@ func (p *process) runSync(ctx context.Context, command string) {
 		p.code, p.err = -1, err
 		if ctx.Err() != nil {
 			p.err = nil
-			p.h.sessions.kill(ctx, p.ses) // the daemon does not stop a command whose client left
+			p.h.sessions.kill(context.WithoutCancel(ctx), p.ses) // the daemon does not stop a command whose client left
 			return
 		}
 		p.h.sessions.drop(p.ses)
@@ -334,7 +334,7 @@ func (p *process) stream(ctx context.Context, ws *websocket.Conn, fed <-chan err
 	case ctx.Err() != nil:
 		d.flush()
 		p.code = -1
-		p.h.sessions.kill(ctx, p.ses)
+		p.h.sessions.kill(context.WithoutCancel(ctx), p.ses)
 	case d.ended[0] && d.ended[1]:
 		p.code = d.code
 		if feedErr != nil {
@@ -344,7 +344,7 @@ func (p *process) stream(ctx context.Context, ws *websocket.Conn, fed <-chan err
 	case feedErr != nil:
 		d.flush()
 		p.code, p.err = -1, feedErr
-		p.h.sessions.kill(ctx, p.ses)
+		p.h.sessions.kill(context.WithoutCancel(ctx), p.ses)
 	default:
 		d.flush()
 		msg := "the command's output stream broke"
@@ -352,7 +352,7 @@ func (p *process) stream(ctx context.Context, ws *websocket.Conn, fed <-chan err
 			msg = "the command's output stream ended before the command (was its session deleted?)"
 		}
 		p.code, p.err = -1, &sandagent.Error{Provider: ProviderName, Op: "exec", Message: msg, Err: readErr}
-		p.h.sessions.kill(ctx, p.ses)
+		p.h.sessions.kill(context.WithoutCancel(ctx), p.ses)
 	}
 }
 

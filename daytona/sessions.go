@@ -99,8 +99,9 @@ func (ss *sessions) drop(s *session) {
 
 // kill deletes s, which ends its shell and its commands: the daemon sends
 // SIGTERM to the session's process tree and SIGKILL after its grace period.
+// It is bounded by ctx and 30 seconds.
 func (ss *sessions) kill(ctx context.Context, s *session) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := ss.h.tb.ProcessAPI.DeleteSession(ctx, s.id).Execute()
 	if err = ss.h.s.check("exec", resp, err); err != nil && !errors.Is(err, sandagent.ErrNotFound) && ss.h.s.logger != nil {
