@@ -276,3 +276,16 @@ func TestVolumeMountPaths(t *testing.T) {
 	}
 	require.Equal(t, "/home/daytona/volume", daytona.DefaultMountPath)
 }
+
+// A command that ends without reading all its input ends the exec: Wait
+// does not wait for an input that never ends.
+func TestCommandEndsBeforeItsInput(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, open(t, srv))
+	r, w := io.Pipe()
+	defer w.Close()
+	go func() { _, _ = w.Write([]byte("first\nsecond\n")) }()
+	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "head -n 1", Stdin: r})
+	require.NoError(t, err)
+	require.Equal(t, "first\n", string(res.Stdout))
+}

@@ -46,10 +46,11 @@ func children(pid int) []int {
 	return out
 }
 
-// signalTree sends sig to root and all its descendants, each process once
-// its own children are gone, so that every parent is alive to reap its
-// children (an orphan would wait for an init that may never reap it). It
-// reports true once the tree is gone (root a zombie at most), false when
+// signalTree sends sig once to every process of root's tree, deepest
+// first, and to root itself once it has no children left, so that the
+// session's shell is alive to reap its commands (an orphan would wait for
+// an init that may never reap it). Processes started meanwhile get it too.
+// It reports true once the tree is gone (root a zombie at most), false when
 // stop says to give up first.
 func signalTree(root int, sig syscall.Signal, stop func() bool) bool {
 	signalled := map[int]bool{}
@@ -66,19 +67,17 @@ func signalTree(root int, sig syscall.Signal, stop func() bool) bool {
 			for _, c := range kids {
 				walk(c)
 			}
-			if len(kids) == 0 && !signalled[pid] {
+			if !signalled[pid] && (pid != root || len(kids) == 0) {
 				signalled[pid] = true
 				_ = syscall.Kill(pid, sig)
 			}
 		}
-		if !stop() {
-			walk(root)
-		}
-		if live == 0 {
-			return true
-		}
 		if stop() {
 			return false
+		}
+		walk(root)
+		if live == 0 {
+			return true
 		}
 		time.Sleep(pause)
 		pause = min(pause*2, 20*time.Millisecond)

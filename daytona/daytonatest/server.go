@@ -55,9 +55,9 @@
 //     before answering a snapshot create); SetState puts a sandbox in any state;
 //   - the session shell is /bin/sh (the daemon prefers zsh, then bash);
 //     labelling keeps NUL bytes, as with zsh (bash drops them);
-//   - a deleted session's processes get SIGTERM leaves first, each parent
-//     once its children are gone, so that every process is reaped by its
-//     parent on machines whose init does not reap orphans;
+//   - a deleted session's processes get SIGTERM deepest first, and the
+//     session's shell only once its commands are gone, so that the shell
+//     reaps them on machines whose init does not reap orphans;
 //   - a volume mounted at the nominal home (/home/daytona) becomes the
 //     sandbox's whole work tree; any other mount path is mounted below the
 //     work tree at the same relative path (the emulator has no root file
@@ -100,6 +100,7 @@ type Server struct {
 	polls      int
 	transition time.Duration
 	grace      time.Duration
+	closing    chan struct{} // closed by Close: pending session deletions end
 	apiKey     string
 	dir        string
 	addr       string
@@ -152,6 +153,7 @@ func NewServer(opts ...Option) *Server {
 		polls:          2,
 		transition:     10 * time.Second,
 		grace:          5 * time.Second,
+		closing:        make(chan struct{}),
 		sandboxes:      map[string]*sandbox{},
 		volumes:        map[string]*volume{},
 	}
@@ -195,6 +197,7 @@ func (s *Server) ToolboxURL() string { return s.base + "/toolbox" }
 // Close stops the server, kills every sandbox's processes and, unless
 // WithDir was given, removes its files.
 func (s *Server) Close() {
+	close(s.closing)
 	s.srv.CloseClientConnections()
 	s.srv.Close()
 	s.mu.Lock()

@@ -292,18 +292,20 @@ func (c *command) release() {
 // SIGKILL. It returns when the processes are gone.
 func (s *Server) terminate(ses *session) {
 	deadline := s.now().Add(s.grace)
-	exited := func() bool { // the shell is reaped: its pid may be another's
+	over := func() bool { // the shell is reaped (its pid may be another's), or the server closes
 		select {
 		case <-ses.shell.Done():
+			return true
+		case <-s.closing:
 			return true
 		default:
 			return false
 		}
 	}
 	pid := ses.shell.PID()
-	if !signalTree(pid, syscall.SIGTERM, func() bool { return exited() || !s.now().Before(deadline) }) && !exited() {
+	if !signalTree(pid, syscall.SIGTERM, func() bool { return over() || !s.now().Before(deadline) }) && !over() {
 		tries := 0
-		signalTree(pid, syscall.SIGKILL, func() bool { tries++; return exited() || tries > 100 })
+		signalTree(pid, syscall.SIGKILL, func() bool { tries++; return over() || tries > 100 })
 	}
 	ses.kill()
 	<-ses.shell.Done()

@@ -224,7 +224,8 @@ func TestDeleteSessionTermsThenKills(t *testing.T) {
 	require.NoError(t, syscall.Kill(pid, 0), "a process that traps SIGTERM lives through the grace period")
 	b.srv.Clock.Advance(5 * time.Second)
 	require.Equal(t, http.StatusNoContent, <-deleted)
-	require.Error(t, syscall.Kill(pid, 0), "SIGKILL after the grace period")
+	st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	require.Error(t, syscall.Kill(pid, 0), "SIGKILL after the grace period: %s", st)
 }
 
 // /process/execute answers 408 when its timeout passes on the Clock, and
