@@ -52,8 +52,11 @@
 // and exit stay inside it; stdin is /dev/null unless Cmd.Stdin is set.
 // After the command, the wrapper prints an end marker line on each stream,
 // stdout's with the exit status: the output comes back exact (a last line
-// without a newline stays so), and the result does not wait for a
-// background child that holds the streams open.
+// without a newline stays so), and with live writers the result does not
+// wait for a background child that holds the streams open. A synchronous
+// command (no writers) does, as Daytona's own execute does: the daemon
+// answers once the command's output has ended, so start a background
+// server with its output redirected (server >log 2>&1 &), or with writers.
 //
 // Round trips: a command without Cmd.Stdout and Cmd.Stderr writers (the
 // caller wants the Result only) runs synchronously, in one request that

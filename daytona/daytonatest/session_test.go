@@ -162,9 +162,11 @@ func TestAsyncCommandsRunInOrder(t *testing.T) {
 	_, err := os.Stat(filepath.Join(b.work, "order"))
 	require.True(t, os.IsNotExist(err), "the second command has not run")
 	require.NoError(t, os.WriteFile(filepath.Join(b.work, "go"), nil, 0o644))
-	waitFor(t, "the second command's end", func() bool { c, _ := b.command(ses, second.CmdID); return c != nil })
-	code, _ = b.command(ses, first.CmdID)
-	require.Equal(t, 0, *code)
+	for _, id := range []string{first.CmdID, second.CmdID} {
+		waitFor(t, "the command's end", func() bool { c, _ := b.command(ses, id); return c != nil })
+		code, _ = b.command(ses, id)
+		require.Equal(t, 0, *code)
+	}
 	got, err := os.ReadFile(filepath.Join(b.work, "order"))
 	require.NoError(t, err)
 	require.Equal(t, "first\nsecond\n", string(got))
@@ -233,15 +235,29 @@ func TestDeleteSessionTermsThenKills(t *testing.T) {
 func TestExecuteTimeoutIs408(t *testing.T) {
 	b := newBox(t)
 	b.srv.Clock.Set(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	answered := make(chan []byte, 1)
+	type answer struct {
+		status int
+		body   []byte
+	}
+	answered := make(chan answer, 1)
 	go func() {
 		status, body := b.toolbox(http.MethodPost, "/process/execute", `{"command":"sh -c 'echo $$ > pid; exec sleep 60'","timeout":2}`)
-		require.Equal(t, http.StatusRequestTimeout, status)
-		answered <- body
+		answered <- answer{status, body}
 	}()
 	waitFor(t, "the pid file", func() bool { b, err := os.ReadFile(filepath.Join(b.work, "pid")); return err == nil && len(b) > 0 })
-	b.srv.Clock.Advance(3 * time.Second)
-	require.Contains(t, string(<-answered), "REQUEST_TIMEOUT")
+	// The clock moves until the answer comes: the handler may start its
+	// timer after the command has written its pid.
+	var got answer
+	for waiting := true; waiting; {
+		b.srv.Clock.Advance(time.Second)
+		select {
+		case got = <-answered:
+			waiting = false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	require.Equal(t, http.StatusRequestTimeout, got.status)
+	require.Contains(t, string(got.body), "REQUEST_TIMEOUT")
 	raw, err := os.ReadFile(filepath.Join(b.work, "pid"))
 	require.NoError(t, err)
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
