@@ -188,6 +188,7 @@ func (p *process) exec(ctx context.Context, command string, async bool) (*execRe
 		if retried || !sessionGone(err) || ctx.Err() != nil {
 			return nil, err
 		}
+		p.h.sessions.drop(p.ses)
 		if p.ses, err = p.h.sessions.get(ctx); err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	toolbox "github.com/daytonaio/daytona/libs/toolbox-api-client-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandagent/sandagent"
@@ -288,4 +289,33 @@ func TestCommandEndsBeforeItsInput(t *testing.T) {
 	res, err := h.Exec(t.Context(), &sandagent.Cmd{Shell: "head -n 1", Stdin: r})
 	require.NoError(t, err)
 	require.Equal(t, "first\n", string(res.Stdout))
+}
+
+// Sessions do not survive a restart of the sandbox, nor a shell that
+// exited: the next command replaces its session and runs.
+func TestSessionLostIsReplaced(t *testing.T) {
+	srv := newServer(t)
+	h := attach(t, open(t, srv))
+	ctx := t.Context()
+	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
+	require.NoError(t, err)
+	var ctl *daytona.Control
+	require.True(t, h.As(&ctl))
+	require.NoError(t, ctl.Restart(ctx))
+	res, err := h.Exec(ctx, &sandagent.Cmd{Shell: "echo after restart"})
+	require.NoError(t, err)
+	require.Equal(t, "after restart\n", string(res.Stdout))
+
+	// A command sourced into the session shell that exits it (as another
+	// client could send) leaves the session listed but dead.
+	var tb *toolbox.APIClient
+	require.True(t, h.As(&tb))
+	sessions, _, err := tb.ProcessAPI.ListSessions(ctx).Execute()
+	require.NoError(t, err)
+	require.Len(t, sessions, 1)
+	_, _, err = tb.ProcessAPI.SessionExecuteCommand(ctx, sessions[0].SessionId).Request(*toolbox.NewSessionExecuteRequest("exit 0")).Execute()
+	require.Error(t, err, "the session shell exits without an exit code: the sync exec ends with the session")
+	res, err = h.Exec(ctx, &sandagent.Cmd{Shell: "echo after exit"})
+	require.NoError(t, err)
+	require.Equal(t, "after exit\n", string(res.Stdout))
 }

@@ -163,11 +163,12 @@ func (ss *sessions) close() {
 	ss.bg.Wait()
 }
 
-// sessionGone reports whether err says the session no longer exists (the
-// daemon restarted, or someone deleted it): the daemon answers 404, or 500
-// for an exec it wraps.
+// sessionGone reports whether err says the session can no longer run
+// commands: the daemon restarted, or someone deleted it (404, or 500 for an
+// exec it wraps), or its shell has exited (400, "failed to write command").
 func sessionGone(err error) bool {
 	var se *sandagent.Error
 	return errors.As(err, &se) && (se.Status == http.StatusNotFound ||
-		se.Status == http.StatusInternalServerError && strings.Contains(se.Message, "session not found"))
+		se.Status == http.StatusInternalServerError && strings.Contains(se.Message, "session not found") ||
+		se.Status == http.StatusBadRequest && strings.Contains(se.Message, "failed to write command"))
 }
