@@ -61,7 +61,7 @@ func (c *Cmd) String() string {
 
 func (c *Cmd) validate() error {
 	invalid := func(format string, args ...any) error {
-		return &Error{Op: "exec", Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)}
+		return &Error{Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)} // the caller adds the op
 	}
 	switch {
 	case c == nil:
@@ -135,6 +135,58 @@ func (e *ExitError) Error() string {
 		return "command killed by a signal"
 	}
 	return fmt.Sprintf("exit status %d", e.ExitCode)
+}
+
+// start starts cmd with the driver's start (Start, or StartPTY): the
+// checks, the workdir, the timeout and the output captures, once.
+func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(context.Context, *driver.Cmd) (driver.Process, error)) (*Process, error) {
+	if err := cmd.validate(); err != nil {
+		return nil, WrapError(h.provider, op, err)
+	}
+	dir := "" // the sandbox's default, its workdir
+	if cmd.Dir != "" {
+		d, err := h.resolve(ctx, op, cmd.Dir)
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	var tctx context.Context
+	var cancel context.CancelFunc
+	if cmd.Timeout > 0 {
+		tctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
+	} else {
+		tctx, cancel = context.WithCancel(ctx)
+	}
+	stdout, stderr := newCaptures(cmd.Stdout, cmd.Stderr)
+	dc := &driver.Cmd{
+		Args:    append([]string(nil), cmd.Args...),
+		Shell:   cmd.Shell,
+		Dir:     dir,
+		Env:     cmd.Env,
+		Stdin:   cmd.Stdin,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Live:    cmd.Stdout != nil || cmd.Stderr != nil,
+		Timeout: cmd.Timeout,
+	}
+	var dp driver.Process
+	err := h.do(ctx, op, func() (err error) {
+		dp, err = start(tctx, dc)
+		return err
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	p := &Process{
+		h: h, p: dp, cmd: cmd.String(), started: time.Now(),
+		cancel: cancel, tctx: tctx, ctx: ctx,
+		stdout: stdout, stderr: stderr,
+		done: make(chan struct{}),
+	}
+	go p.wait()
+	return p, nil
 }
 
 // Process is a command started with Handle.Start. Its methods are safe for

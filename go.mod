@@ -5,11 +5,14 @@ go 1.25.0
 require (
 	connectrpc.com/connect v1.21.0
 	github.com/coder/websocket v1.8.15
+	github.com/creack/pty v1.1.24
 	github.com/daytonaio/daytona/libs/api-client-go v0.190.0
 	github.com/daytonaio/daytona/libs/toolbox-api-client-go v0.190.0
 	github.com/go-resty/resty/v2 v2.17.2
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.35.0
+	golang.org/x/term v0.34.0
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -30,6 +30,7 @@ type Handle struct {
 	volumes   []Volume
 	outcome   Outcome
 	log       *slog.Logger
+	logger    *slog.Logger // as given, for the Handles that Fork makes
 	closed    atomic.Bool
 	destroyed atomic.Bool
 }
@@ -70,6 +71,7 @@ func NewHandle(d driver.Handle, a Attachment) *Handle {
 		workdir:  onceWorkdir(a.Workdir, a.LookupWorkdir),
 		volumes:  append([]Volume(nil), a.Volumes...),
 		outcome:  a.Outcome,
+		logger:   logger,
 		log:      logger.With(slog.String("provider", a.Provider), slog.String("sandbox", a.ID)),
 	}
 	h.log.Debug("sandagent attach", slog.String("outcome", a.Outcome.String()), slog.String("name", a.Name))
@@ -140,53 +142,7 @@ func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 // killed when ctx ends or Cmd.Timeout expires, so pass a long-lived ctx for
 // a background process. Closing the Handle does not stop it.
 func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
-	if err := cmd.validate(); err != nil {
-		return nil, WrapError(h.provider, "exec", err)
-	}
-	dir := "" // the sandbox's default, its workdir
-	if cmd.Dir != "" {
-		d, err := h.resolve(ctx, "exec", cmd.Dir)
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	var tctx context.Context
-	var cancel context.CancelFunc
-	if cmd.Timeout > 0 {
-		tctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
-	} else {
-		tctx, cancel = context.WithCancel(ctx)
-	}
-	stdout, stderr := newCaptures(cmd.Stdout, cmd.Stderr)
-	dc := &driver.Cmd{
-		Args:    append([]string(nil), cmd.Args...),
-		Shell:   cmd.Shell,
-		Dir:     dir,
-		Env:     cmd.Env,
-		Stdin:   cmd.Stdin,
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Live:    cmd.Stdout != nil || cmd.Stderr != nil,
-		Timeout: cmd.Timeout,
-	}
-	var dp driver.Process
-	err := h.do(ctx, "exec", func() (err error) {
-		dp, err = h.drv.Start(tctx, dc)
-		return err
-	})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	p := &Process{
-		h: h, p: dp, cmd: cmd.String(), started: time.Now(),
-		cancel: cancel, tctx: tctx, ctx: ctx,
-		stdout: stdout, stderr: stderr,
-		done: make(chan struct{}),
-	}
-	go p.wait()
-	return p, nil
+	return h.start(ctx, "exec", cmd, h.drv.Start)
 }
 
 // FileInfo describes a file or directory in a sandbox.

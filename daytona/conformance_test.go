@@ -57,8 +57,12 @@ func TestConformance(t *testing.T) {
 		// bytes where the session shell is zsh, as on Daytona's default
 		// snapshots and in the emulator, not where it is bash.
 		Lacks: map[sandboxtest.Capability]string{
-			sandboxtest.Pause:  "Daytona pauses only linux-vm and windows sandboxes",
-			sandboxtest.Signal: "the toolbox cannot signal a command; cancelling deletes its session (SIGTERM, then SIGKILL after the daemon's grace period)",
+			sandboxtest.Pause:    "Daytona pauses only linux-vm and windows sandboxes",
+			sandboxtest.Signal:   "the toolbox cannot signal a command; cancelling deletes its session (SIGTERM, then SIGKILL after the daemon's grace period)",
+			sandboxtest.URL:      "not wired in yet: GET /sandbox/{id}/ports/{port}/preview-url",
+			sandboxtest.PTY:      "not wired in yet: the toolbox's /process/pty sessions",
+			sandboxtest.Fork:     "not wired in yet: POST /sandbox/{id}/fork",
+			sandboxtest.Snapshot: "not wired in yet: POST /sandbox/{id}/snapshot",
 		},
 	})
 }

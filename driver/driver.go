@@ -92,7 +92,8 @@ type Pauser interface {
 }
 
 // Stopper is implemented by a Handle that can stop its sandbox, keeping
-// files but not memory, so that the next Attach starts it again.
+// files (where the provider keeps them: Sandock keeps only its volumes')
+// but not memory, so that the next Attach starts it again.
 type Stopper interface {
 	Stop(ctx context.Context) error
 }

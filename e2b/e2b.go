@@ -12,7 +12,7 @@
 // the running and paused sandboxes with that name (GET /v2/sandboxes, every
 // page), picks the oldest (earliest startedAt, then smallest id, so every
 // caller picks the same one) and connects to it (POST
-// /sandboxes/{id}/connect), which extends its timeout if it runs (Outcome
+// /v2/sandboxes/{id}/connect), which extends its timeout if it runs (Outcome
 // Reused) or resumes it if it is paused (Outcome Resumed). With no match it
 // creates one (Outcome Created). Goroutines attaching the same name in one
 // process take turns; across processes Attach converges: after creating it
@@ -35,10 +35,24 @@
 // The workdir is learnt on first need (one Filesystem.Stat of the path "",
 // which envd resolves to the default workdir, else the user's home).
 //
+// # Routes
+//
+// Create and connect use E2B's current routes, POST /v2/sandboxes (the
+// NewSandboxV2 request: every sandbox is secured) and POST
+// /v2/sandboxes/{id}/connect. Against an E2B-compatible service that does
+// not serve them (a self-hosted or older one), the first create or connect
+// answered 405, or 404 without naming a sandbox or template, is sent again
+// to the deprecated v1 route (POST /sandboxes, with secure, and POST
+// /sandboxes/{id}/connect); when v1 answers, the Sandbox uses v1 from then
+// on. Request counts stay those above once v1 is known.
+//
 // # Decisions where E2B is silent
 //
 //   - Defaults follow the official SDKs: template "base", timeout 300 s,
-//     secure (envd access token), internet access on. The environment
+//     secure (envd access token), internet access on, an auto-pause that
+//     keeps memory (WithAutoPauseMemory), a resume that restores memory
+//     (WithResumeMemory), no network rules (WithNetwork) and no volumes
+//     (WithVolume). The environment
 //     variables E2B_API_KEY, E2B_DOMAIN, E2B_API_URL and E2B_SANDBOX_URL are
 //     read when the matching option is not given. A missing API key makes
 //     New fail with ErrAuth.
@@ -87,6 +101,12 @@
 //     Handle.SetTimeout is E2B's set-timeout (it can shorten too); Pause of a
 //     paused sandbox is not an error; Destroy of a gone sandbox is not an
 //     error.
+//   - Handle.URL is the port's public host, https://<port>-<id>.<domain>
+//     (as getHost), with the e2b-traffic-access-token header when the
+//     sandbox has public traffic off; with a sandbox URL (E2B_SANDBOX_URL,
+//     as against e2btest) it is that URL with the E2b-Sandbox-Id and
+//     E2b-Sandbox-Port routing headers. PTY, Fork and Snapshot are not
+//     wired in yet: ErrUnsupported.
 //   - Handle.As accepts a *Native: the sandbox id, template, envd version,
 //     domain and access tokens, Native.Host for the public host of a port
 //     and Native.Move (envd's Filesystem.Move, which the Handle lacks).
@@ -153,6 +173,10 @@ type Sandbox struct {
 	timeout         time.Duration
 	autoPause       bool
 	autoResume      bool
+	autoPauseMemory *bool
+	resumeMemory    *bool
+	network         *e2bapi.Network
+	volumes         []e2bapi.VolumeMount
 	env, metadata   map[string]string
 	secure          bool
 	apiKey          string
@@ -163,17 +187,43 @@ type Sandbox struct {
 	logger          *slog.Logger
 	keepalive       time.Duration // 0: keepaliveInterval
 
+	svc e2bapi.Service
 	api *e2bapi.Client
 }
 
+// e2bService is E2B itself.
+var e2bService = e2bapi.Service{
+	Dialect:         e2bapi.Dialect{Provider: ProviderName, UserAgent: userAgent},
+	KeyEnv:          "E2B_API_KEY",
+	DomainEnv:       "E2B_DOMAIN",
+	APIURLEnv:       "E2B_API_URL",
+	SandboxURLEnv:   "E2B_SANDBOX_URL",
+	DefaultDomain:   DefaultDomain,
+	DefaultTemplate: DefaultTemplate,
+	ValidID:         validID,
+	IDForm:          "lowercase letters and digits",
+}
+
 // New returns an E2B Sandbox configuration. It does no I/O.
-func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout, secure: true}
+func New(opts ...Option) (*Sandbox, error) { return NewService(e2bService, opts...) }
+
+// NewService returns a Sandbox configuration for svc, an E2B-compatible
+// service other than E2B, under its own provider name, defaults and
+// environment variables. It is the base of this module's providers that
+// speak E2B's protocol (package sandbase); Service is internal to the
+// module. It does no I/O.
+func NewService(svc e2bapi.Service, opts ...Option) (*Sandbox, error) {
+	s := &Sandbox{svc: svc, timeout: DefaultTimeout, secure: true}
 	for _, o := range opts {
 		if err := o(s); err != nil {
-			return nil, wrap("new", err)
+			return nil, s.wrap("new", err)
 		}
 	}
+	if svc.TemplateEnv != "" {
+		s.template = cmp.Or(s.template, os.Getenv(svc.TemplateEnv))
+	}
+	s.template = cmp.Or(s.template, svc.DefaultTemplate)
+	wrap := s.wrap
 	switch {
 	case s.name != "" && s.id != "":
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithName and WithID both given; choose one"))
@@ -181,15 +231,21 @@ func New(opts ...Option) (*Sandbox, error) {
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithCreateIfMissing needs WithID"))
 	case s.autoResume && !s.autoPause:
 		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoResume needs WithAutoPause"))
+	case s.autoPauseMemory != nil && !*s.autoPauseMemory && (!s.autoPause || s.autoResume):
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithAutoPauseMemory(false) needs WithAutoPause and excludes WithAutoResume"))
 	}
-	s.apiKey = cmp.Or(s.apiKey, os.Getenv("E2B_API_KEY"))
+	s.apiKey = cmp.Or(s.apiKey, os.Getenv(svc.KeyEnv))
 	if s.apiKey == "" {
-		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set E2B_API_KEY"))
+		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set %s", svc.KeyEnv))
 	}
-	s.domain = cmp.Or(s.domain, os.Getenv("E2B_DOMAIN"), DefaultDomain)
-	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv("E2B_API_URL"), "https://api."+s.domain), "/")
-	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv("E2B_SANDBOX_URL")), "/")
-	for what, u := range map[string]string{"E2B_API_URL": s.apiURL, "E2B_SANDBOX_URL": s.sandboxURL} {
+	s.domain = cmp.Or(s.domain, os.Getenv(svc.DomainEnv), svc.DefaultDomain)
+	apiHost := "api." + s.domain
+	if svc.APIAtDomain {
+		apiHost = s.domain
+	}
+	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, os.Getenv(svc.APIURLEnv), "https://"+apiHost), "/")
+	s.sandboxURL = strings.TrimRight(cmp.Or(s.sandboxURL, os.Getenv(svc.SandboxURLEnv)), "/")
+	for what, u := range map[string]string{svc.APIURLEnv: s.apiURL, svc.SandboxURLEnv: s.sandboxURL} {
 		if u != "" {
 			if err := e2bapi.CheckURL(what, u); err != nil {
 				return nil, wrap("new", err)
@@ -200,27 +256,41 @@ func New(opts ...Option) (*Sandbox, error) {
 		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
 	}
 	s.api = e2bapi.New(e2bapi.Options{
-		Dialect:    dialect,
-		BaseURL:    s.apiURL,
-		APIKey:     s.apiKey,
-		HTTPClient: s.hc,
-		Logger:     s.logger,
+		Dialect:      svc.Dialect,
+		BaseURL:      s.apiURL,
+		APIKey:       s.apiKey,
+		HTTPClient:   s.hc,
+		Logger:       s.logger,
+		ResumeMemory: s.resumeMemory,
 	})
 	return s, nil
 }
 
-// wrap tags err with the provider and op.
+// wrap tags err with E2B and op.
 func wrap(op string, err error) error {
 	return sandagent.WrapError(ProviderName, op, err)
+}
+
+// wrap tags err with the service's provider and op.
+func (s *Sandbox) wrap(op string, err error) error {
+	return sandagent.WrapError(s.svc.Provider, op, err)
+}
+
+// wrap tags err with the service's provider and op.
+func (h *handle) wrap(op string, err error) error {
+	return sandagent.WrapError(h.provider, op, err)
 }
 
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, s.svc.Provider, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
+	if s.template == "" && (s.id == "" || s.createIfMissing) {
+		return nil, sandagent.Errorf(sandagent.ErrInvalid, "no template to create a sandbox from: use WithTemplate or set %s", s.svc.TemplateEnv)
+	}
 	reuse := &e2bapi.Reuse{
 		API:             s.api,
 		BaseURL:         s.apiURL,
@@ -237,23 +307,28 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 		return nil, err
 	}
 	if sb.SandboxID == "" { // an answer that was not the sandbox object
-		return nil, &sandagent.Error{Provider: ProviderName, Op: "attach", Message: "unexpected response: no sandbox id"}
+		return nil, &sandagent.Error{Provider: s.svc.Provider, Op: "attach", Message: "unexpected response: no sandbox id"}
 	}
 	return s.handle(sb, outcome), nil
 }
 
-func (s *Sandbox) newSandbox() newSandbox {
-	body := newSandbox{
-		TemplateID:    s.template,
-		Timeout:       seconds(s.timeout),
-		AutoPause:     s.autoPause,
-		Secure:        s.secure,
-		AllowInternet: true,
-		Metadata:      e2bapi.Labels(s.name, s.metadata),
-		EnvVars:       s.env,
+// newSandbox is the create request.
+func (s *Sandbox) newSandbox() e2bapi.NewSandbox {
+	allow := true
+	body := e2bapi.NewSandbox{
+		TemplateID:          s.template,
+		Timeout:             seconds(s.timeout),
+		AutoPause:           s.autoPause,
+		AutoPauseMemory:     s.autoPauseMemory,
+		Secure:              s.secure,
+		AllowInternetAccess: &allow,
+		Metadata:            e2bapi.Labels(s.name, s.metadata),
+		EnvVars:             s.env,
+		Network:             s.network,
+		VolumeMounts:        s.volumes,
 	}
 	if s.autoResume {
-		body.AutoResume = &autoResume{Enabled: true}
+		body.AutoResume = &e2bapi.AutoResume{Enabled: true}
 	}
 	return body
 }

@@ -56,7 +56,7 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 			pid = st.GetPid()
 			if pid == 0 {
 				_ = evs.end()
-				return nil, wrap("exec", sandagent.Errorf(nil, "envd reported pid 0"))
+				return nil, h.wrap("exec", sandagent.Errorf(nil, "envd reported pid 0"))
 			}
 		}
 	}
@@ -218,7 +218,7 @@ func (p *proc) failStdin(ctx context.Context, op string, err error) {
 			return
 		}
 	} else {
-		err = &sandagent.Error{Provider: ProviderName, Op: "stdin", Message: "reading Cmd.Stdin failed", Err: err}
+		err = &sandagent.Error{Provider: p.h.provider, Op: "stdin", Message: "reading Cmd.Stdin failed", Err: err}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -100,7 +100,7 @@ func TestSecretsRedacted(t *testing.T) {
 	const key, token = "e2b_0123456789abcdef0123", "tok_secret_0123456789"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == "/sandboxes/iabc/connect":
+		case r.URL.Path == "/v2/sandboxes/iabc/connect":
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"templateID":"base","sandboxID":"iabc","clientID":"6532622b","envdVersion":"0.6.13","envdAccessToken":"` + token + `"}`))
 		case strings.HasPrefix(r.URL.Path, "/filesystem."):

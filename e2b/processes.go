@@ -31,7 +31,7 @@ func (n *Native) ConnectProcess(ctx context.Context, pid int, stdout, stderr io.
 		return -1, wrap("connect", err)
 	}
 	if pid <= 0 || uint64(pid) > math.MaxUint32 {
-		return -1, wrap("connect", sandagent.Errorf(sandagent.ErrInvalid, "invalid pid %d", pid))
+		return -1, h.wrap("connect", sandagent.Errorf(sandagent.ErrInvalid, "invalid pid %d", pid))
 	}
 	if stdout == nil {
 		stdout = io.Discard
@@ -40,7 +40,7 @@ func (n *Native) ConnectProcess(ctx context.Context, pid int, stdout, stderr io.
 		stderr = io.Discard
 	}
 	code, err := h.connectProcess(ctx, uint32(pid), stdout, stderr)
-	return code, wrap("connect", err)
+	return code, h.wrap("connect", err)
 }
 
 func (h *handle) connectProcess(ctx context.Context, pid uint32, stdout, stderr io.Writer) (int, error) {
@@ -84,7 +84,7 @@ func (n *Native) ListProcesses(ctx context.Context) ([]ProcessInfo, error) {
 	}
 	r, err := h.proc.List(ctx, connect.NewRequest(&process.ListRequest{}))
 	if err != nil {
-		return nil, wrap("list", h.rpcErr(ctx, "list", err))
+		return nil, h.wrap("list", h.rpcErr(ctx, "list", err))
 	}
 	out := make([]ProcessInfo, 0, len(r.Msg.GetProcesses()))
 	for _, p := range r.Msg.GetProcesses() {

@@ -33,6 +33,17 @@
 // last Attach or SetTimeout; the check is lazy, made by the next operation
 // on it from any process.
 //
+// Ports, terminals, forks: Handle.URL is http://127.0.0.1:<port>, as the
+// processes share this machine's network (with WithIsolation they have a
+// network of their own that nothing outside reaches, and URL fails with
+// ErrUnsupported). StartPTY runs the command on a pseudo-terminal of this
+// machine. Fork copies the work tree into new unnamed sandboxes (labelled
+// as managed, and with sandagent.parent, the parent's id), and Snapshot
+// into a snapshot that WithSnapshot creates sandboxes from: files, not
+// processes. The copy is taken with the sandbox's processes stopped, so
+// none is caught half-written by them; mounted volumes are shared, not
+// copied.
+//
 // State lives under the directory given by WithDir, else
 // $SANDAGENT_LOCAL_DIR, else os.UserCacheDir()/sandagent.
 //
@@ -69,6 +80,7 @@ type Sandbox struct {
 	timeout   time.Duration
 	autoPause bool
 	isolate   bool
+	snapshot  string
 	logger    *slog.Logger
 	now       func() time.Time
 }
@@ -269,10 +281,10 @@ func (s *Sandbox) create(ctx context.Context, e *engine.Engine) (*sandagent.Hand
 	for k, v := range s.labels {
 		labels[k] = v
 	}
-	sb, err := e.Create(engine.Spec{
+	sb, err := s.newSandbox(e, engine.Spec{
 		Name: s.name, Env: s.env, Labels: labels, Volumes: s.volumes,
 		Timeout: s.timeout, AutoPause: s.autoPause, Isolate: s.isolate,
-	}, s.now)
+	})
 	if err != nil {
 		return nil, err
 	}

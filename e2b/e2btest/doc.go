@@ -16,8 +16,8 @@
 // # Reuse rule
 //
 // The emulator implements E2B's, which package e2b builds on: a sandbox is
-// found again by its id (POST /sandboxes/{id}/connect resumes a paused one
-// and extends the timeout of a running one, never shortening it) or by its
+// found again by its id (POST /v2/sandboxes/{id}/connect resumes a paused
+// one and extends the timeout of a running one, never shortening it) or by its
 // metadata (GET /v2/sandboxes?metadata=…&state=running,paused, paginated
 // with X-Next-Token). A sandbox lives until it is killed or its timeout
 // ends; at the end of its timeout it is killed, or paused when it was
@@ -26,15 +26,32 @@
 //
 // # Routing
 //
-// A request that carries E2b-Sandbox-Id or E2b-Sandbox-Port goes to envd of
-// that sandbox, as through E2B's proxy on a localhost or IP host: a missing
+// A request to a sandbox's host, "<port>-<id>.<domain>" (a Host header the
+// test's resolver or client sets), or that carries E2b-Sandbox-Id or
+// E2b-Sandbox-Port, goes to envd of that sandbox, as through E2B's proxy on
+// a sandbox host, or on a localhost or IP host with the headers: a missing
 // one of the pair is 400 "missing header", an unknown sandbox (or a paused
-// one without auto-resume) is 502 {"sandboxId","message","code"}, a port
-// other than 49983 is 502 "The sandbox is running but port is not open".
+// one without auto-resume) is 502 {"sandboxId","message","code"}. A port
+// other than envd's 49983 goes to the server listening on it in the
+// sandbox (HTTP and websockets), or is 502 "The sandbox is running but port
+// is not open" when none does. A Host of the form <port>-<id>.<domain>
+// routes as those headers do, as E2B's proxy routes a port's public host.
 // Requests to envd's paths without the headers are 400 "Invalid host", as
 // the proxy answers a host it cannot parse. Everything else is the control
 // plane, which requires X-API-Key (401 {"code","message"} otherwise; GET
 // /health is open and answers 200 "Health check successful").
+//
+// Create and connect are served on their v2 routes (POST /v2/sandboxes and
+// /v2/sandboxes/{id}/connect) and on their deprecated v1 routes, each with
+// its own defaults, as E2B serves them: a v2 create lasts 300 s unless its
+// timeout says otherwise and is always secure (an envdAccessToken); a v1
+// create lasts 15 s and is secure when it asks; a v2 connect takes an
+// optional body (300 s), a v1 connect requires its timeout. WithV1Only
+// serves the v1 routes only, as a self-hosted or older service does.
+//
+// Every error is E2B's JSON {"code","message"}, unknown routes (404 "Not
+// Found") and wrong methods (405 "Method Not Allowed", with Allow)
+// included, so clients branch on the code as they do against E2B.
 //
 // # Decisions where E2B is silent or the emulator differs
 //

@@ -26,6 +26,7 @@ type Cmd struct {
 	Stdin  io.Reader // nil: /dev/null
 	Stdout io.Writer // nil: discarded
 	Stderr io.Writer // nil: discarded
+	TTY    *os.File  // a terminal: then stdin, stdout and stderr, and the controlling terminal of a new session
 }
 
 // waitDelay bounds how long Wait waits for output after the process exits,
@@ -90,6 +91,9 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if m.Isolate {
 		isolate(cmd.SysProcAttr)
+	}
+	if c.TTY != nil {
+		onTerminal(cmd, c.TTY)
 	}
 	p := &Proc{cmd: cmd, done: make(chan struct{})}
 	if c.Stdin != nil {
