@@ -46,7 +46,9 @@ type Cmd struct {
 	Stdin io.Reader
 	// Stdout and Stderr, when set, receive the output while the command
 	// runs. If both are the same writer, at most one goroutine at a time
-	// calls Write.
+	// calls Write. Without either, the caller wants the Result only: a
+	// provider may then bring the output back when the command ends, in
+	// fewer round trips (Daytona runs such a command in one request).
 	Stdout io.Writer
 	Stderr io.Writer
 	// Timeout, when positive, kills the command after that long; Exec then
@@ -215,6 +217,7 @@ func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(cont
 		Stdin:   cmd.Stdin,
 		Stdout:  stdout,
 		Stderr:  stderr,
+		Live:    cmd.Stdout != nil || cmd.Stderr != nil,
 		Timeout: cmd.Timeout,
 	}
 	var dp driver.Process

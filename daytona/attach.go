@@ -296,7 +296,7 @@ func (s *Sandbox) reconcile(ctx context.Context, sb *apiclient.Sandbox, created 
 	if err != nil {
 		return nil, err
 	}
-	return s.handle(sb, outcome), nil
+	return s.handle(ctx, sb, outcome)
 }
 
 // waitFor calls done until it reports true, calling refresh between calls
@@ -330,8 +330,11 @@ func (s *Sandbox) waitFor(ctx context.Context, what string, done func(context.Co
 
 var errWaitTimeout = errors.New("wait timeout")
 
-func (s *Sandbox) handle(sb *apiclient.Sandbox, outcome sandagent.Outcome) *sandagent.Handle {
-	h := newHandle(s, sb)
+func (s *Sandbox) handle(ctx context.Context, sb *apiclient.Sandbox, outcome sandagent.Outcome) (*sandagent.Handle, error) {
+	h, err := newHandle(ctx, s, sb)
+	if err != nil {
+		return nil, err
+	}
 	var vols []sandagent.Volume
 	for _, v := range sb.Volumes {
 		name := v.VolumeId
@@ -350,7 +353,7 @@ func (s *Sandbox) handle(sb *apiclient.Sandbox, outcome sandagent.Outcome) *sand
 		Volumes:       vols,
 		Outcome:       outcome,
 		Logger:        s.logger,
-	})
+	}), nil
 }
 
 // sandboxState maps Daytona's states onto sandagent's.

@@ -41,32 +41,109 @@
 // growing to 1 s) and end with the ctx, or after WithWaitTimeout (default
 // 5 minutes), with ErrTimeout.
 //
-// Volumes: WithVolume(name, "") mounts the volume at DefaultMountPath, the
-// home directory and default working directory of Daytona's default user,
-// so the whole workspace persists across stops and even across deletion of
-// the sandbox: a new sandbox with the same volume finds the files.
+// Volumes: WithVolume(name, "") mounts the volume at DefaultMountPath
+// (/home/daytona/volume, as Daytona's documentation does); what is written
+// there persists across stops and even across deletion of the sandbox: a
+// new sandbox with the same volume finds the files. Nothing can be mounted
+// over the daemon's session directory (see WithVolume).
 //
-// Exec goes through the toolbox of the sandbox's toolboxProxyUrl: each
-// command runs in its own toolbox session (create session, asynchronous
-// exec, log websocket with follow=true, command status, delete session),
-// which gives live, separate stdout and stderr. Cancelling the ctx or
-// reaching Cmd.Timeout deletes the session, which kills the process group.
-// The log websocket carries no keepalive Daytona documents, so a stalled
-// one cannot be told from a quiet command: it ends with the ctx or
-// Cmd.Timeout; a websocket that breaks is an error, never a short result.
-// Toolbox calls have no client-side time limit of their own (the official
-// Go SDK's fixed 60-second client timeout is not reproduced): they are
-// bounded by the ctx only. Cmd.Dir and Cmd.Env are applied by a small shell
-// wrapper (cd, env). Daytona's daemon labels output line by line through the
-// sandbox's shell; the wrapper ends each stream with a marker so that the
-// exact bytes come back (a last line without a newline stays so). What
-// Daytona cannot carry: NUL bytes in command output (its shell drops them),
-// stdin (the toolbox can send input lines but cannot close stdin, so
-// Cmd.Stdin is ErrUnsupported), and signals (Process.Signal is
-// ErrUnsupported). Handle.Pause is ErrUnsupported: Daytona pauses only
-// linux-vm and windows sandboxes. SetTimeout sets the auto-stop interval
-// (rounded up to whole minutes): Daytona stops a sandbox after that long
-// without activity.
+// Exec runs commands in toolbox sessions (the toolbox is at the sandbox's
+// toolboxProxyUrl, asked for with GET /sandbox/{id}/toolbox-proxy-url when
+// the sandbox reports none, as the official SDKs do). A session is one
+// long-lived shell on the sandbox that sources its commands one after
+// another; each handle keeps a pool of them, created on first use and
+// reused, one per command in flight, so concurrent commands never queue
+// behind each other (Handle.Close deletes the idle ones). Each command runs
+// in its own sh, so that Cmd.Dir, Cmd.Env and the command's own cd, exports
+// and exit stay inside it; stdin is /dev/null unless Cmd.Stdin is set.
+// After the command, the wrapper prints an end marker line on each stream,
+// stdout's with the exit status: the output comes back exact (a last line
+// without a newline stays so), and with live writers the result does not
+// wait for a background child that holds the streams open. A synchronous
+// command (no writers) does, as Daytona's own execute does: the daemon
+// answers once the command's output has ended, so start a background
+// server with its output redirected (server >log 2>&1 &), or with writers.
+//
+// Round trips: a command without Cmd.Stdout and Cmd.Stderr writers (the
+// caller wants the Result only) runs synchronously, in one request that
+// returns its labelled log and exit status when it ends. With writers, the
+// output arrives live: an asynchronous exec, then the log websocket, two
+// round trips in sequence. A handle's first command adds the session's
+// creation. Wait returns once both end markers have come; the session goes
+// back to the pool when the daemon reports the exit code, off the critical
+// path (a session whose command left a background child holding its output
+// stays busy, and is never reused). A session is replaced after 256
+// commands or 16 MiB of output, since the daemon keeps every command's log
+// until its session is deleted.
+//
+// Cmd.Stdin: an input of known length (bytes.Reader, strings.Reader,
+// bytes.Buffer) up to 1 MiB goes inline, base64 in the command itself,
+// which keeps the one-request path. Any other reader streams through the
+// toolbox's session input as it is read, which serves interactive use too:
+// the daemon appends a newline to each input and never closes a command's
+// stdin, so the command reads from a FIFO that a small decoder fills with
+// the base64 chunks the client sends, and the end of Cmd.Stdin closes it.
+// This needs mkfifo, head and base64 in the sandbox (coreutils, as on
+// Daytona's default snapshots). A command that ends before reading all its
+// input does not wait for Cmd.Stdin: Wait returns, and Stdin is no longer
+// read once its current Read returns.
+//
+// Cancelling the ctx or reaching Cmd.Timeout deletes the command's session:
+// the daemon sends SIGTERM to the session's process tree and SIGKILL after
+// its grace period (5 s by default), so Wait returns once the command is
+// gone, up to that long for one that ignores SIGTERM. A log websocket that
+// breaks, or ends without the markers, is an error, never a short result;
+// it carries no keepalive Daytona documents, so a stalled one cannot be
+// told from a quiet command: it ends with the ctx or Cmd.Timeout. Toolbox
+// calls have no client-side time limit of their own (the official Go SDK's
+// fixed 60-second client timeout is not reproduced): they are bounded by
+// the ctx only.
+//
+// What Daytona cannot give: signals (Process.Signal is ErrUnsupported: the
+// toolbox cannot signal a command), process ids (Process.PID is 0), and
+// NUL bytes in output when the session shell is bash (the daemon prefers
+// zsh, which keeps them, and the default snapshots have it).
+// Handle.Pause is ErrUnsupported: Daytona pauses only linux-vm and windows
+// sandboxes. SetTimeout sets the auto-stop interval (rounded up to whole
+// minutes): Daytona stops a sandbox after that long without activity.
+//
+// What this package relies on in Daytona's daemon (apps/daemon in
+// github.com/daytonaio/daytona at b5a5d9e78, the last public source):
+//   - a session is one shell, in its own process group, that sources each
+//     command; commands run one after another (pkg/session/create.go,
+//     execute.go);
+//   - a session shell starts in the home directory for legacy SDKs
+//     (before 0.103) and in the work directory otherwise: this package
+//     announces its version (X-Daytona-SDK-Version) when it creates a
+//     session (pkg/session/create.go);
+//   - output is labelled line by line, 01 01 01 for stdout and 02 02 02 for
+//     stderr; a line is written only once complete, a last line without a
+//     newline gets one (pkg/session/execute.go;
+//     libs/common-go/pkg/log/read_multiplex_log.go);
+//   - with X-Daytona-Split-Output: true and no SDK version, a sync exec
+//     answers, once the exit code is written (after both labelers
+//     drained), with the raw labelled log as output; GET .../logs answers
+//     it as raw bytes; the log websocket sends it raw, in binary messages
+//     of at most 1,024 bytes cut anywhere, and closes about a second after
+//     the exit (pkg/session/common.go, execute.go, log.go;
+//     internal/util/log_reader.go). The SDK version is not sent there: it
+//     would make GET .../logs JSON and triple the sync answer;
+//   - a sync exec's JSON answer turns bytes that are not UTF-8 into U+FFFD
+//     (Go's encoding/json): an answer holding U+FFFD is read again raw
+//     with GET .../logs, one more request;
+//   - an async command's stdin is a FIFO held open until it ends; input
+//     gains a newline, is echoed into the log unless suppressInputEcho
+//     (which this package sets), and is refused with 410 once the command
+//     has ended (pkg/session/input.go, execute.go);
+//   - deleting a session sends SIGTERM to its process tree and SIGKILL
+//     after DAYTONA_TERMINATION_GRACE_PERIOD, 5 s by default
+//     (pkg/session/delete.go);
+//   - each command's FIFOs and log live in $HOME/.daytona/sessions until
+//     the session is deleted (cmd/daemon/main.go): no volume may cover
+//     that directory (WithVolume);
+//   - file errors are a status with an empty body: 404 missing, 403
+//     permission denied (which matches fs.ErrPermission here, not ErrAuth),
+//     400 anything else (pkg/toolbox/fs).
 //
 // Files use the toolbox file API, streaming both ways: GET /files/download,
 // POST /files/bulk-upload (one request for Handle.Upload), /files/info,
@@ -133,9 +210,15 @@ const ProviderName = "daytona"
 const DefaultAPIURL = "https://app.daytona.io/api"
 
 // DefaultMountPath is where WithVolume mounts a volume when no mount path is
-// given: the default user's home, which is also the toolbox's working
-// directory on Daytona's default snapshots.
-const DefaultMountPath = "/home/daytona"
+// given, as Daytona's documentation does: a directory in the default
+// user's home. A volume cannot be mounted over the home itself: the daemon
+// keeps every command's pipes and logs in $HOME/.daytona/sessions, which a
+// volume (an S3 FUSE mount, without FIFOs or appends) cannot hold.
+const DefaultMountPath = "/home/daytona/volume"
+
+// sessionDir is where the daemon of Daytona's default snapshots keeps its
+// sessions' FIFOs and logs (apps/daemon/cmd/daemon/main.go).
+const sessionDir = "/home/daytona/.daytona/sessions"
 
 // LabelLanguage is the label that names a sandbox's code-toolbox language.
 // Every sandbox this package creates carries it, with sandagent.ManagedLabel
@@ -208,8 +291,11 @@ func WithID(id string) Option {
 }
 
 // WithVolume mounts the Daytona volume called name (created if missing) at
-// mountPath, an absolute path in the sandbox; "" means DefaultMountPath, so
-// the workspace itself persists. Volumes apply to sandboxes Attach creates.
+// mountPath, an absolute path in the sandbox; "" means DefaultMountPath.
+// A mount path that covers the daemon's session directory
+// (/home/daytona/.daytona/sessions: /home, /home/daytona, ...) is
+// ErrInvalid: commands could not run there. Volumes apply to sandboxes
+// Attach creates.
 func WithVolume(name, mountPath string) Option {
 	return func(s *Sandbox) error {
 		if name == "" || strings.ContainsAny(name, "/?#%") {
@@ -240,6 +326,9 @@ func checkMountPath(p string) string {
 		if p == bad || strings.HasPrefix(p, bad+"/") {
 			return "must not be under " + bad
 		}
+	}
+	if p == sessionDir || strings.HasPrefix(sessionDir, p+"/") {
+		return "covers " + sessionDir + ", where the daemon keeps each command's pipes and logs, which a volume cannot hold: mount it elsewhere, such as " + DefaultMountPath
 	}
 	return ""
 }

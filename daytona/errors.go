@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
 	"strings"
 
@@ -60,3 +61,31 @@ func (s *Sandbox) check(op string, resp *http.Response, err error) error {
 func (s *Sandbox) statusError(op string, resp *http.Response, body []byte) error {
 	return httpx.StatusError(ProviderName, op, resp.StatusCode, resp.Header, body, decodeMessage, s.apiKey)
 }
+
+// fileError names the path in the daemon's file errors, which come with
+// empty bodies: 404 is a missing file, 403 a permission denied (matching
+// fs.ErrPermission, not ErrAuth: the daemon's user may not touch the
+// file), 400 a path the operation does not fit (a directory where a file
+// is wanted, a file in the path, ...).
+// A status with a body (the proxy's, say) keeps its message and class.
+func fileError(p string, err error) error {
+	var se *sandagent.Error
+	if !errors.As(err, &se) || se.Message != emptyBody {
+		return err
+	}
+	e := *se
+	switch e.Status {
+	case http.StatusNotFound:
+		e.Message = p + ": no such file or directory"
+	case http.StatusForbidden:
+		e.Kind, e.Err, e.Message = nil, fs.ErrPermission, p+": permission denied"
+	case http.StatusBadRequest:
+		e.Message = p + ": not possible on this path (a directory where a file is expected, or a file where a directory is)"
+	default:
+		return err
+	}
+	return &e
+}
+
+// emptyBody is the message httpx gives a failure without a body.
+const emptyBody = "empty response body"

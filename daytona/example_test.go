@@ -21,7 +21,7 @@ func Example() {
 	sb, err := daytona.New(
 		daytona.WithAPIURL(srv.URL), daytona.WithAPIKey(srv.APIKey()),
 		daytona.WithName("my-project"),
-		daytona.WithVolume("my-project-volume", ""), // the workspace persists
+		daytona.WithVolume("my-project-volume", ""), // at daytona.DefaultMountPath
 	)
 	if err != nil {
 		panic(err)

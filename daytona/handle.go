@@ -23,12 +23,13 @@ import (
 
 // handle implements driver.Handle for one Daytona sandbox.
 type handle struct {
-	s      *Sandbox
-	id     string
-	tbBase string // {toolboxProxyUrl}/{id}
-	tb     *toolbox.APIClient
-	ctl    *Control
-	lang   string // the code-toolbox-language label at attach
+	s        *Sandbox
+	id       string
+	tbBase   string // {toolboxProxyUrl}/{id}
+	tb       *toolbox.APIClient
+	ctl      *Control
+	lang     string // the code-toolbox-language label at attach
+	sessions *sessions
 }
 
 var (
@@ -39,8 +40,19 @@ var (
 	_ driver.Aser          = (*handle)(nil)
 )
 
-func newHandle(s *Sandbox, sb *apiclient.Sandbox) *handle {
-	base := strings.TrimRight(sb.ToolboxProxyUrl, "/") + "/" + sb.Id
+// newHandle makes the handle of sb. Its toolbox is at toolboxProxyUrl/id;
+// a sandbox that reports no toolboxProxyUrl is asked for it, as the
+// official SDKs do (GET /sandbox/{id}/toolbox-proxy-url).
+func newHandle(ctx context.Context, s *Sandbox, sb *apiclient.Sandbox) (*handle, error) {
+	proxy := sb.ToolboxProxyUrl
+	if proxy == "" {
+		u, resp, err := s.api.SandboxAPI.GetToolboxProxyUrl(ctx, sb.Id).Execute()
+		if err = s.check("toolbox proxy url", resp, err); err != nil {
+			return nil, err
+		}
+		proxy = u.Url
+	}
+	base := strings.TrimRight(proxy, "/") + "/" + sb.Id
 	cfg := toolbox.NewConfiguration()
 	cfg.Servers = toolbox.ServerConfigurations{{URL: base}}
 	cfg.HTTPClient = s.tbHTTP
@@ -50,7 +62,8 @@ func newHandle(s *Sandbox, sb *apiclient.Sandbox) *handle {
 	}
 	h := &handle{s: s, id: sb.Id, tbBase: base, tb: toolbox.NewAPIClient(cfg), lang: sb.Labels[LabelLanguage]}
 	h.ctl = &Control{h: h}
-	return h
+	h.sessions = newSessions(h)
+	return h, nil
 }
 
 // toolboxHeaders are the API headers plus X-Daytona-Split-Output, which
@@ -94,8 +107,9 @@ func (h *handle) stateAware(ctx context.Context, err error) error {
 func op(e *sandagent.Error) string { return e.Op }
 
 // do sends a hand-made toolbox request (the generated client buffers file
-// bodies in memory or temporary files; these stream).
-func (h *handle) do(ctx context.Context, op, method, p string, q url.Values, body io.Reader, ctype string) (*http.Response, error) {
+// bodies in memory or temporary files; these stream), with the toolbox
+// headers and hdr.
+func (h *handle) do(ctx context.Context, op, method, p string, q url.Values, body io.Reader, ctype string, hdr map[string]string) (*http.Response, error) {
 	u := h.tbBase + p
 	if q != nil {
 		u += "?" + q.Encode()
@@ -105,6 +119,9 @@ func (h *handle) do(ctx context.Context, op, method, p string, q url.Values, bod
 		return nil, err
 	}
 	for k, v := range h.s.toolboxHeaders() {
+		req.Header.Set(k, v)
+	}
+	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("User-Agent", "sandagent")
@@ -124,9 +141,9 @@ func (h *handle) do(ctx context.Context, op, method, p string, q url.Values, bod
 }
 
 func (h *handle) Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	resp, err := h.do(ctx, "read", http.MethodGet, "/files/download", url.Values{"path": {p}}, nil, "")
+	resp, err := h.do(ctx, "read", http.MethodGet, "/files/download", url.Values{"path": {p}}, nil, "", nil)
 	if err != nil {
-		return nil, err
+		return nil, fileError(p, err)
 	}
 	return resp.Body, nil
 }
@@ -158,9 +175,12 @@ func (h *handle) Upload(ctx context.Context, files []driver.File) error {
 		}()
 		pw.CloseWithError(err)
 	}()
-	resp, err := h.do(ctx, "write", http.MethodPost, "/files/bulk-upload", nil, pr, mw.FormDataContentType())
+	resp, err := h.do(ctx, "write", http.MethodPost, "/files/bulk-upload", nil, pr, mw.FormDataContentType(), nil)
 	pr.CloseWithError(errors.New("request ended"))
 	if err != nil {
+		if len(files) == 1 {
+			return fileError(files[0].Path, err)
+		}
 		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
@@ -180,7 +200,7 @@ func fileInfo(dir string, fi *toolbox.FileInfo) driver.FileInfo {
 func (h *handle) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	fi, resp, err := h.tb.FileSystemAPI.GetFileInfo(ctx).Path(p).Execute()
 	if err = h.tbCheck(ctx, "stat", resp, err); err != nil {
-		return driver.FileInfo{}, err
+		return driver.FileInfo{}, fileError(p, err)
 	}
 	out := fileInfo(path.Dir(p), fi)
 	out.Name, out.Path = path.Base(p), p
@@ -190,7 +210,7 @@ func (h *handle) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 func (h *handle) ListDir(ctx context.Context, p string) ([]driver.FileInfo, error) {
 	fis, resp, err := h.tb.FileSystemAPI.ListFiles(ctx).Path(p).Execute()
 	if err = h.tbCheck(ctx, "list", resp, err); err != nil {
-		return nil, err
+		return nil, fileError(p, err)
 	}
 	out := make([]driver.FileInfo, len(fis))
 	for i := range fis {
@@ -201,12 +221,12 @@ func (h *handle) ListDir(ctx context.Context, p string) ([]driver.FileInfo, erro
 
 func (h *handle) MakeDir(ctx context.Context, p string) error {
 	resp, err := h.tb.FileSystemAPI.CreateFolder(ctx).Path(p).Mode("0755").Execute()
-	return h.tbCheck(ctx, "mkdir", resp, err)
+	return fileError(p, h.tbCheck(ctx, "mkdir", resp, err))
 }
 
 func (h *handle) Remove(ctx context.Context, p string) error {
 	resp, err := h.tb.FileSystemAPI.DeleteFile(ctx).Path(p).Recursive(true).Execute()
-	return h.tbCheck(ctx, "remove", resp, err)
+	return fileError(p, h.tbCheck(ctx, "remove", resp, err))
 }
 
 func (h *handle) State(ctx context.Context) (string, error) {
@@ -233,7 +253,11 @@ func (h *handle) Destroy(ctx context.Context) error {
 	return err
 }
 
-func (h *handle) Close() error { return nil }
+// Close deletes the handle's idle toolbox sessions (their shells).
+func (h *handle) Close() error {
+	h.sessions.close()
+	return nil
+}
 
 // As offers *Control, *apiclient.APIClient and *toolbox.APIClient.
 func (h *handle) As(target any) bool {

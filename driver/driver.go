@@ -66,6 +66,11 @@ type Cmd struct {
 	Stdout  io.Writer         // never nil
 	Stderr  io.Writer         // never nil
 	Timeout time.Duration     // 0: none; ctx also expires then, this is for server-side limits
+	// Live is set when the caller gave Cmd.Stdout or Cmd.Stderr: output
+	// must reach Stdout and Stderr as it arrives. Without it the caller
+	// wants the Result only, and a provider may write the output when the
+	// command ends, if that takes fewer round trips.
+	Live bool
 }
 
 // ErrProgramNotFound is matched by the error a driver's Start returns when

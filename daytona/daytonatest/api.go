@@ -209,6 +209,7 @@ func (s *Server) view(sb *sandbox, full bool) map[string]any {
 		"user":                sb.user,
 		"labels":              cloneMap(sb.labels),
 		"public":              sb.public,
+		"networkBlockAll":     sb.networkBlockAll,
 		"target":              sb.target,
 		"cpu":                 sb.cpu,
 		"gpu":                 sb.gpu,
@@ -234,7 +235,6 @@ func (s *Server) view(sb *sandbox, full bool) map[string]any {
 	}
 	if full {
 		v["env"] = cloneMap(sb.env)
-		v["networkBlockAll"] = sb.networkBlockAll
 		v["volumes"] = vols
 		if sb.networkAllowList != nil {
 			v["networkAllowList"] = *sb.networkAllowList

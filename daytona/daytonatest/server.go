@@ -29,19 +29,35 @@
 // destroyed answers 409 "Sandbox state change in progress", as Daytona does
 // while a state change is pending.
 //
-// Decisions where Daytona's behaviour is not visible from outside:
+// Toolbox sessions follow the daemon (apps/daemon/pkg/session in
+// github.com/daytonaio/daytona): a session is one long-lived /bin/sh, in
+// its own process group, that sources each command (cd and exports carry
+// over; exit ends the session), one command after another; output is
+// labelled line by line into the command's log, a line once complete; a
+// sync command's stdin is /dev/null, an async one's a FIFO held open until
+// it ends (input gains a newline, is echoed unless suppressInputEcho, and
+// gets 410 once the command has ended); the exit code is known once both
+// labelers have drained; the log websocket sends binary messages of at
+// most 1,024 bytes cut anywhere and, following, closes (1000) about a
+// second after the exit (50 looks 20 ms apart, in real time); deleting a
+// session sends SIGTERM to its process tree and SIGKILL once the grace
+// period (WithTerminationGrace, default 5 s) has passed on the Clock.
+// /process/execute and /process/code-run time out on the Clock with 408
+// and outlive a client that leaves. File errors are a status with an empty
+// body (404, 403, 400); uploads truncate an existing file in place, keeping
+// its mode.
+//
+// Decisions where Daytona's behaviour is not visible from outside, or where
+// the emulator differs:
 //   - a toolbox call on a sandbox that is not started answers 400 "Sandbox is
 //     not started";
 //   - a create answers "started" at once (Daytona's API waits for the start
 //     before answering a snapshot create); SetState puts a sandbox in any state;
-//   - session commands run with /bin/sh -c rather than being sourced into one
-//     long-lived shell, so cd and exports do not carry over between commands
-//     of a session; their output is labelled line by line like the daemon's
-//     (each line prefixed, a last unterminated line gets a newline), but NUL
-//     bytes are kept (the daemon's shell drops them);
-//   - the log websocket closes as soon as the command has ended and its
-//     output is sent (the daemon notices the exit within about a second);
-//   - a command's timeout runs in real time: processes are real;
+//   - the session shell is /bin/sh (the daemon prefers zsh, then bash);
+//     labelling keeps NUL bytes, as with zsh (bash drops them);
+//   - a deleted session's processes get SIGTERM deepest first, and the
+//     session's shell only once its commands are gone, so that the shell
+//     reaps them on machines whose init does not reap orphans;
 //   - a volume mounted at the nominal home (/home/daytona) becomes the
 //     sandbox's whole work tree; any other mount path is mounted below the
 //     work tree at the same relative path (the emulator has no root file
@@ -83,6 +99,8 @@ type Server struct {
 
 	polls      int
 	transition time.Duration
+	grace      time.Duration
+	closing    chan struct{} // closed by Close: pending session deletions end
 	apiKey     string
 	dir        string
 	addr       string
@@ -118,6 +136,11 @@ func WithPolls(n int) Option { return func(s *Server) { s.polls = n } }
 // takes (default 10s; volumes take 5s, as Daytona's volume job runs every 5s).
 func WithTransitionTime(d time.Duration) Option { return func(s *Server) { s.transition = d } }
 
+// WithTerminationGrace sets how long, on the Clock, a deleted session's
+// processes have between SIGTERM and SIGKILL (default 5s, the daemon's
+// DAYTONA_TERMINATION_GRACE_PERIOD).
+func WithTerminationGrace(d time.Duration) Option { return func(s *Server) { s.grace = d } }
+
 // NewServer starts an emulator on a loopback port. It panics if it cannot,
 // like httptest.NewServer.
 func NewServer(opts ...Option) *Server {
@@ -129,6 +152,8 @@ func NewServer(opts ...Option) *Server {
 		Clock:          &emu.Clock{},
 		polls:          2,
 		transition:     10 * time.Second,
+		grace:          5 * time.Second,
+		closing:        make(chan struct{}),
 		sandboxes:      map[string]*sandbox{},
 		volumes:        map[string]*volume{},
 	}
@@ -172,6 +197,7 @@ func (s *Server) ToolboxURL() string { return s.base + "/toolbox" }
 // Close stops the server, kills every sandbox's processes and, unless
 // WithDir was given, removes its files.
 func (s *Server) Close() {
+	close(s.closing)
 	s.srv.CloseClientConnections()
 	s.srv.Close()
 	s.mu.Lock()

@@ -1,7 +1,8 @@
 //go:build unix
 
 // Command daytona shows Daytona's reuse rule: a named sandbox with a volume
-// mounted at its workspace, attached again and again as a program restarts.
+// (at daytona.DefaultMountPath, /home/daytona/volume: "volume" in the
+// working directory), attached again and again as a program restarts.
 // Files survive a stop, and even the deletion of the sandbox, because they
 // live on the volume.
 //
@@ -27,7 +28,7 @@ func main() {
 	defer cancel()
 	opts := []daytona.Option{
 		daytona.WithName("sandagent-example"),
-		daytona.WithVolume("sandagent-example-volume", ""), // mounted at the workspace
+		daytona.WithVolume("sandagent-example-volume", ""), // at /home/daytona/volume
 		daytona.WithAutoStop(15 * time.Minute),
 	}
 	if os.Getenv("DAYTONA_API_KEY") == "" {
@@ -47,7 +48,7 @@ func main() {
 		if err != nil {
 			log.Fatalf("%s: %v", step, err)
 		}
-		res, err := h.Exec(ctx, &sandagent.Cmd{Shell: "echo " + step + " >> runs.log; cat runs.log | wc -l"})
+		res, err := h.Exec(ctx, &sandagent.Cmd{Dir: "volume", Shell: "echo " + step + " >> runs.log; cat runs.log | wc -l"})
 		if err != nil {
 			log.Fatalf("%s: %v", step, err)
 		}
