@@ -202,6 +202,11 @@ func (p *proc) signal(ctx context.Context, s process.Signal) error {
 		Signal:  s,
 	}))
 	<-group
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		// The group's signal, sent at the same time, ended the process
+		// before envd looked it up: it was signalled.
+		return nil
+	}
 	return p.h.rpcErr(ctx, "signal", err)
 }
 
