@@ -28,11 +28,14 @@ type Cmd struct {
 	Stderr io.Writer // nil: discarded
 }
 
-// waitDelay bounds how long Wait waits for output after the process exits,
-// for when a background child it started still holds stdout open.
-const waitDelay = 250 * time.Millisecond
-
 // Proc is a running process group of a sandbox.
+//
+// A command ends when its output ends, as in os/exec: Wait returns once the
+// process has exited and every process holding its stdout or stderr has
+// closed them, with all output delivered to the writers. A background child
+// that keeps the output open (`server &`) keeps the command running until
+// it exits; one started with its output redirected (`server >log 2>&1 &`)
+// does not. When the command is killed (its ctx ends), see cutAfter.
 type Proc struct {
 	cmd    *exec.Cmd
 	pid    int
@@ -41,6 +44,37 @@ type Proc struct {
 	err    error
 	stdin  io.WriteCloser
 	remove func()
+	out    []*output // the copiers of stdout and stderr
+}
+
+// output copies one of the command's pipes to a writer until every holder
+// of the pipe's write end has closed it.
+type output struct {
+	r    *os.File
+	done chan error
+}
+
+// pipeTo returns the write end to give the command, for w; for nil w, nil
+// (os/exec gives the command /dev/null).
+func (p *Proc) pipeTo(w io.Writer) (io.Writer, error) {
+	if w == nil {
+		return nil, nil
+	}
+	r, wf, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	o := &output{r: r, done: make(chan error, 1)}
+	p.out = append(p.out, o)
+	go func() {
+		_, err := io.Copy(w, r)
+		_ = r.Close() // a writer that failed: the command gets EPIPE
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil // cut on purpose: the command was killed
+		}
+		o.done <- err
+	}()
+	return wf, nil
 }
 
 // Spawn starts cmd in the sandbox, in its own process group. The group is
@@ -85,19 +119,33 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	}
 	cmd.Dir = dir
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
-	cmd.WaitDelay = waitDelay
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if m.Isolate {
 		isolate(cmd.SysProcAttr)
 	}
 	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	// The pipes are ours, not os/exec's, so that Wait waits for the output
+	// to end however long it takes (see Proc).
+	if c.Stdout != nil && c.Stdout == c.Stderr {
+		cmd.Stdout, err = p.pipeTo(c.Stdout)
+		cmd.Stderr = cmd.Stdout
+	} else if cmd.Stdout, err = p.pipeTo(c.Stdout); err == nil {
+		cmd.Stderr, err = p.pipeTo(c.Stderr)
+	}
+	if err != nil {
+		p.closeOutput(cmd)
+		return nil, err
+	}
 	if c.Stdin != nil {
 		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			p.closeOutput(cmd)
 			return nil, err
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	closeWriteEnds(cmd) // the command's now, and its children's
+	if err != nil {
+		p.closeOutput(nil)
 		if m.Isolate && errors.Is(err, syscall.EPERM) {
 			return nil, sandagent.Errorf(sandagent.ErrUnsupported, "isolation: creating namespaces is not permitted here: %v", err)
 		}
@@ -107,6 +155,7 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	if p.remove, err = sb.record(p.pid); err != nil {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 		_ = cmd.Wait()
+		p.closeOutput(nil)
 		return nil, err
 	}
 	if c.Stdin != nil {
@@ -119,18 +168,33 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	return p, nil
 }
 
+// cutAfter is how long, once a command is killed, its output is still
+// read: what its processes wrote before they died is delivered, and a
+// process that left its group but holds the output does not keep Wait
+// waiting. It applies to killed commands only; one that exits on its own is
+// waited for until its output ends.
+const cutAfter = 100 * time.Millisecond
+
 func (p *Proc) wait(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 		_ = syscall.Kill(-p.pid, syscall.SIGCONT)
+		for _, o := range p.out {
+			_ = o.r.SetReadDeadline(time.Now().Add(cutAfter))
+		}
 	})
 	err := p.cmd.Wait()
+	for _, o := range p.out {
+		if cerr := <-o.done; cerr != nil && (err == nil || errors.As(err, new(*exec.ExitError))) {
+			err = cerr // the writer failed
+		}
+	}
 	stop()
 	if p.stdin != nil {
 		_ = p.stdin.Close()
 	}
 	// The group may outlive its leader: take the rest down with it only when
-	// the command was killed, so `cmd &` survives a normal exit.
+	// the command was killed, so `cmd >log &` survives a normal exit.
 	if ctx.Err() != nil {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
@@ -142,10 +206,32 @@ func (p *Proc) wait(ctx context.Context) {
 		p.code = st.ExitCode()
 	}
 	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay) {
+	if err != nil && !errors.As(err, &ee) {
 		p.err = err
 	}
 	close(p.done)
+}
+
+// closeWriteEnds closes the parent's copies of the pipes' write ends given
+// to cmd, so that a copier sees the end of output when the command's
+// processes have closed theirs.
+func closeWriteEnds(cmd *exec.Cmd) {
+	for _, w := range []io.Writer{cmd.Stdout, cmd.Stderr} {
+		if f, ok := w.(*os.File); ok {
+			_ = f.Close()
+		}
+	}
+}
+
+// closeOutput ends the copiers of a command that did not start; cmd, if not
+// nil, still holds the write ends.
+func (p *Proc) closeOutput(cmd *exec.Cmd) {
+	if cmd != nil {
+		closeWriteEnds(cmd)
+	}
+	for _, o := range p.out {
+		<-o.done
+	}
 }
 
 // PID returns the process id (on the host; it leads its process group).
