@@ -69,6 +69,8 @@ type Sandbox struct {
 	timeout   time.Duration
 	autoPause bool
 	isolate   bool
+	home      string
+	confined  bool
 	logger    *slog.Logger
 	now       func() time.Time
 }
@@ -182,6 +184,26 @@ func WithIsolation() Option {
 	return func(s *Sandbox) error { s.isolate = true; return nil }
 }
 
+// WithHome sets the workdir and $HOME of a sandbox this Attach creates, as
+// its processes see it (default "/home/user"). It applies to sandboxes with
+// a root of their own; a confined one's workdir is its directory.
+func WithHome(dir string) Option {
+	return func(s *Sandbox) error {
+		if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
+			return sandagent.Errorf(sandagent.ErrInvalid, "home %q: want a clean absolute path other than /", dir)
+		}
+		s.home = dir
+		return nil
+	}
+}
+
+// WithConfinedDir creates the sandbox in the confined-directory mode even
+// where it could have a root of its own: its workdir is a directory of this
+// machine, and paths must lie inside it (see the package doc).
+func WithConfinedDir() Option {
+	return func(s *Sandbox) error { s.confined = true; return nil }
+}
+
 // WithLogger logs every operation at debug level (default: no logging).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Sandbox) error { s.logger = l; return nil }
@@ -272,9 +294,13 @@ func (s *Sandbox) create(ctx context.Context, e *engine.Engine) (*sandagent.Hand
 	sb, err := e.Create(engine.Spec{
 		Name: s.name, Env: s.env, Labels: labels, Volumes: s.volumes,
 		Timeout: s.timeout, AutoPause: s.autoPause, Isolate: s.isolate,
+		Home: s.home, Confined: s.confined,
 	}, s.now)
 	if err != nil {
 		return nil, err
+	}
+	if !sb.Rooted() && !s.confined && s.logger != nil {
+		s.logger.Warn("local: "+e.RootSupport().Error(), "sandbox", sb.ID())
 	}
 	if s.name != "" {
 		err = e.BindName(s.name, sb.ID())

@@ -85,7 +85,7 @@ func TestEightProcessesAttachingOneNameGetOneSandbox(t *testing.T) {
 }
 
 func TestPathsCannotEscape(t *testing.T) {
-	h := attach(t, local.WithDir(t.TempDir()))
+	h := attach(t, local.WithDir(t.TempDir()), local.WithConfinedDir())
 	ctx := t.Context()
 	outside := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600))
@@ -179,7 +179,7 @@ func TestTimeoutStopsLazily(t *testing.T) {
 func TestTimeoutAutoPauseKeepsProcesses(t *testing.T) {
 	dir := t.TempDir()
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	opts := []local.Option{local.WithDir(dir), local.WithName("ap"), local.WithTimeout(time.Minute), local.WithAutoPause(true), local.WithClock(c.now)}
+	opts := []local.Option{local.WithDir(dir), local.WithName("ap"), local.WithTimeout(time.Minute), local.WithAutoPause(true), local.WithClock(c.now), local.WithConfinedDir()}
 	h := attach(t, opts...)
 	ctx := t.Context()
 	p, err := h.Start(ctx, &sandagent.Cmd{Args: []string{"sleep", "600"}})

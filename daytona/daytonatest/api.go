@@ -354,7 +354,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 		mounts = append(mounts, mount{VolumeID: v.id, MountPath: m.MountPath, Subpath: m.Subpath})
 	}
 	labels := cloneMap(req.Labels)
-	esb, err := s.eng.Create(engine.Spec{ID: id, Name: name, Env: req.Env, Labels: labels, Volumes: engVols}, s.Clock.Now)
+	esb, err := s.eng.Create(engine.Spec{ID: id, Name: name, Env: req.Env, Labels: labels, Volumes: engVols, Confined: true}, s.Clock.Now)
 	if err == nil && homeVol != "" {
 		err = mountHome(esb, homeVol, engVols)
 	}

@@ -29,7 +29,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sandagent/sandagent"
@@ -49,6 +51,9 @@ const (
 type Engine struct {
 	root  string
 	names keylock.Map
+
+	rootOnce sync.Once
+	rootErr  error // why sandboxes get no root of their own; nil: they do
 }
 
 var (
@@ -83,10 +88,12 @@ func (e *Engine) Root() string { return e.root }
 // Clock is the source of the current time for timeouts.
 type Clock func() time.Time
 
-// Volume is a host directory mounted into a sandbox's work tree.
+// Volume is a host directory mounted into a sandbox.
 type Volume struct {
-	HostDir   string `json:"hostDir"`   // absolute
-	MountPath string `json:"mountPath"` // relative to the work tree, clean, no ".."
+	HostDir string `json:"hostDir"` // absolute
+	// MountPath is clean, without "..": relative to the workdir, or, in a
+	// sandbox with a root of its own, absolute.
+	MountPath string `json:"mountPath"`
 }
 
 // Spec is what Create makes.
@@ -99,6 +106,12 @@ type Spec struct {
 	Timeout   time.Duration // 0: never times out
 	AutoPause bool          // on timeout pause instead of stop
 	Isolate   bool          // run processes in their own PID, mount and network namespaces
+	// Home is the workdir and $HOME as the sandbox sees it when it has a
+	// root of its own (default "/home/user").
+	Home string
+	// Confined asks for the confined-directory mode even where a root of
+	// its own is possible.
+	Confined bool
 }
 
 // Meta is a sandbox's persistent state.
@@ -114,6 +127,24 @@ type Meta struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	Volumes   []Volume          `json:"volumes,omitempty"`
 	Isolate   bool              `json:"isolate,omitempty"`
+	// Rooted: the sandbox has a filesystem root of its own, with Home as
+	// its workdir, and its processes in Cgroup.
+	Rooted bool   `json:"rooted,omitempty"`
+	Home   string `json:"home,omitempty"`
+	Cgroup string `json:"cgroup,omitempty"`
+}
+
+// DefaultHome is a rooted sandbox's workdir unless Spec.Home says otherwise.
+const DefaultHome = "/home/user"
+
+// RootSupport reports why sandboxes created here get no filesystem root of
+// their own (nil: they do), for logs and docs: the one line that says which
+// mode is in use.
+func (e *Engine) RootSupport() error {
+	if err := e.probeRoot(); err != nil {
+		return rootErr(err)
+	}
+	return nil
 }
 
 // idPattern is compiled on first use: importing a provider costs no init work.
@@ -130,7 +161,10 @@ func NewID() string {
 	return "sb-" + string(b)
 }
 
-// Create makes a new running sandbox.
+// Create makes a new running sandbox. It is built in a hidden directory
+// and renamed into place when its state file is written, so a creation cut
+// short at any moment leaves either nothing that List does not sweep, or a
+// sandbox that List shows (its root is made again on first use).
 func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
 	id := spec.ID
 	if id == "" {
@@ -144,47 +178,103 @@ func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
 			return nil, err
 		}
 	}
-	dir := filepath.Join(e.root, "sandboxes", id)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
+	if now == nil {
+		now = time.Now
+	}
+	m := Meta{
+		ID: id, Name: spec.Name, State: Running, CreatedAt: now(),
+		Timeout: spec.Timeout, AutoPause: spec.AutoPause,
+		Env: spec.Env, Labels: spec.Labels, Volumes: spec.Volumes, Isolate: spec.Isolate,
+	}
+	if spec.Timeout > 0 {
+		m.EndAt = m.CreatedAt.Add(spec.Timeout)
+	}
+	if !spec.Confined && e.probeRoot() == nil {
+		m.Rooted, m.Home = true, cmpOr(spec.Home, DefaultHome)
+		if !filepath.IsAbs(m.Home) || filepath.Clean(m.Home) != m.Home || m.Home == "/" {
+			return nil, sandagent.Errorf(sandagent.ErrInvalid, "home %q: want a clean absolute path other than /", m.Home)
+		}
+		var err error
+		if m.Cgroup, err = cgroupFor(e.root, id); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range spec.Volumes {
+		if filepath.IsAbs(v.MountPath) && !m.Rooted {
+			return nil, sandagent.Errorf(sandagent.ErrInvalid, "volume mount path %q: a confined sandbox takes paths relative to its workdir", v.MountPath)
+		}
+	}
+	final := filepath.Join(e.root, "sandboxes", id)
+	if _, err := os.Lstat(final); err == nil {
+		return nil, sandagent.Errorf(sandagent.ErrConflict, "sandbox %s already exists", id)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(e.root, "sandboxes"), ".new-"+id+"-")
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(filepath.Join(tmp, "lock"), true)
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	defer unlock()
+	sb := e.sandbox(id, now)
+	sb.dir = tmp
+	sb.setMode(m)
+	if err := sb.init(m); err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		_ = os.RemoveAll(tmp)
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			return nil, sandagent.Errorf(sandagent.ErrConflict, "sandbox %s already exists", id)
 		}
 		return nil, err
 	}
-	sb := e.sandbox(id, now)
-	if err := sb.init(spec); err != nil {
-		_ = os.RemoveAll(dir)
+	sb.dir = final
+	if !m.Rooted {
+		sb.work = filepath.Join(final, "work")
+	} else if _, err := sb.startInit(m); err != nil {
+		unlock()
+		_ = sb.Destroy()
 		return nil, err
 	}
 	return sb, nil
 }
 
-func (sb *Sandbox) init(spec Spec) error {
-	for _, d := range []string{sb.work, filepath.Join(sb.dir, "procs")} {
+func (sb *Sandbox) init(m Meta) error {
+	dirs := []string{filepath.Join(sb.dir, "work"), filepath.Join(sb.dir, "procs")}
+	if m.Rooted {
+		dirs = []string{filepath.Join(sb.dir, "procs")}
+		for _, d := range []string{"upper", "work", "root", "tmp"} {
+			dirs = append(dirs, filepath.Join(sb.dir, "fs", d))
+		}
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-	for _, v := range spec.Volumes {
+	if m.Rooted {
+		if err := os.Chmod(filepath.Join(sb.dir, "fs", "tmp"), 0o1777); err != nil {
+			return err
+		}
+	}
+	for _, v := range m.Volumes {
 		if err := os.MkdirAll(v.HostDir, 0o755); err != nil {
 			return fmt.Errorf("volume %s: %w", v.HostDir, err)
 		}
-		link := filepath.Join(sb.work, v.MountPath)
+		if m.Rooted {
+			continue // mounted by the init
+		}
+		link := filepath.Join(sb.dir, "work", v.MountPath)
 		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 			return err
 		}
 		if err := os.Symlink(v.HostDir, link); err != nil {
 			return fmt.Errorf("mount volume %s at %s: %w", v.HostDir, v.MountPath, err)
 		}
-	}
-	now := sb.now()
-	m := Meta{
-		ID: sb.id, Name: spec.Name, State: Running, CreatedAt: now,
-		Timeout: spec.Timeout, AutoPause: spec.AutoPause,
-		Env: spec.Env, Labels: spec.Labels, Volumes: spec.Volumes, Isolate: spec.Isolate,
-	}
-	if spec.Timeout > 0 {
-		m.EndAt = now.Add(spec.Timeout)
 	}
 	return sb.writeMeta(m)
 }
@@ -196,10 +286,19 @@ func (e *Engine) Get(id string, now Clock) (*Sandbox, error) {
 		return nil, sandagent.Errorf(sandagent.ErrNotFound, "sandbox %q not found", id)
 	}
 	sb := e.sandbox(id, now)
-	if _, err := sb.readMeta(); err != nil {
+	m, err := sb.readMeta()
+	if err != nil {
 		return nil, err
 	}
+	sb.setMode(m)
 	return sb, nil
+}
+
+// setMode makes sb a rooted sandbox if m says it is.
+func (sb *Sandbox) setMode(m Meta) {
+	if m.Rooted {
+		sb.rooted, sb.work = true, m.Home
+	}
 }
 
 // List returns the metadata of every sandbox.
@@ -210,6 +309,10 @@ func (e *Engine) List(now Clock) ([]Meta, error) {
 	}
 	var out []Meta
 	for _, ent := range ents {
+		if strings.HasPrefix(ent.Name(), ".") {
+			e.sweep(ent.Name())
+			continue
+		}
 		sb, err := e.Get(ent.Name(), now)
 		if err != nil {
 			continue // half-created or half-destroyed
@@ -221,6 +324,23 @@ func (e *Engine) List(now Clock) ([]Meta, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// sweep removes a sandbox whose creation was cut short before it got its
+// place (nobody holds its lock any more).
+func (e *Engine) sweep(name string) {
+	dir := filepath.Join(e.root, "sandboxes", name)
+	f, err := os.Open(filepath.Join(dir, "lock"))
+	if err != nil { // being made (its creator locks it first thing), or cut short before
+		if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			_ = os.RemoveAll(dir)
+		}
+		return
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		_ = os.RemoveAll(dir)
+	}
 }
 
 func (e *Engine) sandbox(id string, now Clock) *Sandbox {

@@ -80,12 +80,27 @@ func (p *Proc) pipeTo(w io.Writer) (io.Writer, error) {
 // Spawn starts cmd in the sandbox, in its own process group. The group is
 // killed when ctx ends. The sandbox must be running.
 func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
-	if _, err := sb.Meta(); err != nil { // applies an expired timeout first
+	m, err := sb.Meta() // applies an expired timeout first
+	if err != nil {
 		return nil, err
 	}
 	dir := sb.work
-	if c.Dir != "" {
-		var err error
+	initPID := 0
+	switch {
+	case m.Rooted:
+		if err := requireRunning(m, "run a command in"); err != nil {
+			return nil, err
+		}
+		if c.Dir != "" {
+			dir = filepath.Join(sb.work, c.Dir) // kept as is when absolute
+			if filepath.IsAbs(c.Dir) {
+				dir = filepath.Clean(c.Dir)
+			}
+		}
+		if initPID, err = sb.ensureRoot(); err != nil {
+			return nil, err
+		}
+	case c.Dir != "":
 		if dir, err = sb.Resolve(c.Dir, false); err != nil {
 			return nil, err
 		}
@@ -95,68 +110,35 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 		return nil, err
 	}
 	defer unlock()
-	m, err := sb.readMeta()
-	if err != nil {
+	if m, err = sb.readMeta(); err != nil {
 		return nil, err
 	}
 	if err := requireRunning(m, "run a command in"); err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, sandagent.Errorf(sandagent.ErrInvalid, "working directory %q does not exist in the sandbox", dir)
-	}
-	env := sb.environ(m, c.Env)
-	var cmd *exec.Cmd
-	if c.Shell != "" {
-		cmd = exec.Command("/bin/sh", "-c", c.Shell)
+	p := &Proc{done: make(chan struct{}), remove: func() {}}
+	if !m.Rooted {
+		err = sb.start(p, m, c, dir, nil)
+	} else if sb.initPID() != initPID {
+		err = sandagent.Errorf(sandagent.ErrState, "sandbox %s was stopped while the command was starting", sb.id)
 	} else {
-		path, err := lookPath(c.Args[0], env, dir)
-		if err != nil {
-			return nil, err
+		var cg *os.File
+		if cg, err = os.Open(m.Cgroup); err == nil {
+			// Paths are looked up, and the command started, in the sandbox.
+			err = sb.inSandbox(initPID, func() error { return sb.start(p, m, c, dir, cg) })
+			cg.Close()
 		}
-		cmd = exec.Command(path, c.Args[1:]...)
-		cmd.Args[0] = c.Args[0]
-	}
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if m.Isolate {
-		isolate(cmd.SysProcAttr)
-	}
-	p := &Proc{cmd: cmd, done: make(chan struct{})}
-	// The pipes are ours, not os/exec's, so that Wait waits for the output
-	// to end however long it takes (see Proc).
-	if c.Stdout != nil && c.Stdout == c.Stderr {
-		cmd.Stdout, err = p.pipeTo(c.Stdout)
-		cmd.Stderr = cmd.Stdout
-	} else if cmd.Stdout, err = p.pipeTo(c.Stdout); err == nil {
-		cmd.Stderr, err = p.pipeTo(c.Stderr)
 	}
 	if err != nil {
-		p.closeOutput(cmd)
 		return nil, err
 	}
-	if c.Stdin != nil {
-		if p.stdin, err = cmd.StdinPipe(); err != nil {
-			p.closeOutput(cmd)
+	if !m.Rooted { // a rooted sandbox's cgroup knows its processes
+		if p.remove, err = sb.record(p.pid); err != nil {
+			_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+			_ = p.cmd.Wait()
+			p.closeOutput(nil)
 			return nil, err
 		}
-	}
-	err = cmd.Start()
-	closeWriteEnds(cmd) // the command's now, and its children's
-	if err != nil {
-		p.closeOutput(nil)
-		if m.Isolate && errors.Is(err, syscall.EPERM) {
-			return nil, sandagent.Errorf(sandagent.ErrUnsupported, "isolation: creating namespaces is not permitted here: %v", err)
-		}
-		return nil, err
-	}
-	p.pid = cmd.Process.Pid
-	if p.remove, err = sb.record(p.pid); err != nil {
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		p.closeOutput(nil)
-		return nil, err
 	}
 	if c.Stdin != nil {
 		go func() {
@@ -174,6 +156,65 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 // waiting. It applies to killed commands only; one that exits on its own is
 // waited for until its output ends.
 const cutAfter = 100 * time.Millisecond
+
+// start starts c as p, in dir, in cgroup cg if not nil.
+func (sb *Sandbox) start(p *Proc, m Meta, c Cmd, dir string, cg *os.File) error {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return sandagent.Errorf(sandagent.ErrInvalid, "working directory %q does not exist in the sandbox", dir)
+	}
+	env := sb.environ(m, c.Env)
+	var cmd *exec.Cmd
+	if c.Shell != "" {
+		cmd = exec.Command("/bin/sh", "-c", c.Shell)
+	} else {
+		path, err := lookPath(c.Args[0], env, dir)
+		if err != nil {
+			return err
+		}
+		cmd = exec.Command(path, c.Args[1:]...)
+		cmd.Args[0] = c.Args[0]
+	}
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cg != nil {
+		intoCgroup(cmd.SysProcAttr, int(cg.Fd()))
+	}
+	if m.Isolate {
+		isolate(cmd.SysProcAttr)
+	}
+	p.cmd = cmd
+	// The pipes are ours, not os/exec's, so that Wait waits for the output
+	// to end however long it takes (see Proc).
+	var err error
+	if c.Stdout != nil && c.Stdout == c.Stderr {
+		cmd.Stdout, err = p.pipeTo(c.Stdout)
+		cmd.Stderr = cmd.Stdout
+	} else if cmd.Stdout, err = p.pipeTo(c.Stdout); err == nil {
+		cmd.Stderr, err = p.pipeTo(c.Stderr)
+	}
+	if err != nil {
+		p.closeOutput(cmd)
+		return err
+	}
+	if c.Stdin != nil {
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			p.closeOutput(cmd)
+			return err
+		}
+	}
+	err = cmd.Start()
+	closeWriteEnds(cmd) // the command's now, and its children's
+	if err != nil {
+		p.closeOutput(nil)
+		if m.Isolate && errors.Is(err, syscall.EPERM) {
+			return sandagent.Errorf(sandagent.ErrUnsupported, "isolation: creating namespaces is not permitted here: %v", err)
+		}
+		return err
+	}
+	p.pid = cmd.Process.Pid
+	return nil
+}
 
 func (p *Proc) wait(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {

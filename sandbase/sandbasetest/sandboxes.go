@@ -168,7 +168,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	var eng *engine.Sandbox
 	var err error
 	for range 3 { // ids are random: try again on the rare collision
-		eng, err = s.eng.Create(engine.Spec{ID: "sbx_" + randomHex(6), Env: req.EnvVars, Labels: req.Metadata}, s.Clock.Now)
+		eng, err = s.eng.Create(engine.Spec{ID: "sbx_" + randomHex(6), Env: req.EnvVars, Labels: req.Metadata, Confined: true}, s.Clock.Now)
 		if !errors.Is(err, sandagent.ErrConflict) {
 			break
 		}

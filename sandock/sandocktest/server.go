@@ -465,12 +465,13 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newID("sdb")
 	eng, err := s.eng.Create(engine.Spec{
-		ID:      id,
-		Name:    title,
-		Env:     req.Env,
-		Labels:  map[string]string{"sandock.image": image},
-		Volumes: mounts,
-		Timeout: time.Duration(deadline) * time.Second,
+		ID:       id,
+		Name:     title,
+		Env:      req.Env,
+		Labels:   map[string]string{"sandock.image": image},
+		Volumes:  mounts,
+		Timeout:  time.Duration(deadline) * time.Second,
+		Confined: true,
 	}, s.Clock.Now)
 	if err != nil {
 		fail(w, err)
