@@ -117,7 +117,9 @@ func (sb *Sandbox) Resume() error {
 	return sb.change(func(m *Meta) error {
 		switch m.State {
 		case Paused, Running:
-			sb.signalAll(*m, syscall.SIGCONT)
+			if m.State == Paused || !m.Rooted { // a running cgroup is not frozen
+				sb.signalAll(*m, syscall.SIGCONT)
+			}
 			m.State = Running
 			sb.restartTimeout(m)
 			return nil
