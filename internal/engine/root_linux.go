@@ -176,17 +176,21 @@ func (sb *Sandbox) ensureRoot() (int, error) {
 	return pid, err
 }
 
-// initScript is the sandbox's init: a shell that sleeps for ever, started
-// in the background by a first shell so that it is nobody's child to reap.
-const initScript = `setsid /bin/sh -c 'trap "" HUP INT TERM; while :; do sleep 2147483647; done' </dev/null >/dev/null 2>&1 & echo $!`
+// initScript is the sandbox's init: a shell that sleeps for ever.
+const initScript = `trap "" HUP INT TERM; while :; do sleep 2147483647; done`
 
 // startInit kills what is left in the sandbox's cgroup, then starts an
 // init in a mount namespace of its own and gives it the sandbox's root.
 // The caller holds the exclusive lock.
 func (sb *Sandbox) startInit(m Meta) (int, error) {
+	old, _ := os.ReadFile(filepath.Join(sb.dir, "init"))
 	_ = os.Remove(filepath.Join(sb.dir, "init"))
 	if err := cgroupKill(m.Cgroup); err != nil {
 		return 0, err
+	}
+	if pid, _, ok := strings.Cut(string(old), " "); ok {
+		n, _ := strconv.Atoi(pid)
+		reapInit(n)
 	}
 	if err := os.MkdirAll(m.Cgroup, 0o755); err != nil {
 		return 0, fmt.Errorf("sandbox cgroup: %w", err)
@@ -196,19 +200,17 @@ func (sb *Sandbox) startInit(m Meta) (int, error) {
 		return 0, err
 	}
 	defer cg.Close()
-	var out bytes.Buffer
 	cmd := exec.Command("/bin/sh", "-c", initScript)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", MarkerVar + "=" + sb.id}
-	cmd.Stdout = &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	if err := cmd.Run(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWNS, UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting the sandbox's init: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
-	if err != nil {
-		return 0, fmt.Errorf("starting the sandbox's init: %q", out.String())
-	}
+	// The init outlives this process as well as its Wait: whoever kills it
+	// reaps it if it is theirs (reapInit).
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
 	start := procStart(pid)
 	if err := sb.mountRoot(pid, m); err != nil {
 		_ = cgroupKill(m.Cgroup)
@@ -357,6 +359,14 @@ func (sb *Sandbox) inSandbox(pid int, fn func() error) error {
 		}
 		return fn()
 	})
+}
+
+// reapInit reaps the sandbox's dead init if this process started it (else
+// its own parent does).
+func reapInit(pid int) {
+	if pid > 0 {
+		_, _ = unix.Wait4(pid, nil, unix.WNOHANG, nil)
+	}
 }
 
 // cgroupWrite writes v to a control file of the cgroup.

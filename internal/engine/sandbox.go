@@ -173,9 +173,11 @@ func (sb *Sandbox) restartTimeout(m *Meta) {
 func (sb *Sandbox) Destroy() error {
 	err := sb.change(func(m *Meta) error {
 		if m.Rooted {
+			pid := sb.initPID()
 			if err := cgroupKill(m.Cgroup); err != nil {
 				return err
 			}
+			reapInit(pid)
 		}
 		sb.killAll(*m)
 		return os.Remove(filepath.Join(sb.dir, "meta.json"))
@@ -260,7 +262,9 @@ func (sb *Sandbox) signalAll(m Meta, sig syscall.Signal) {
 
 func (sb *Sandbox) killAll(m Meta) {
 	if m.Rooted {
+		pid := sb.initPID()
 		_ = cgroupKill(m.Cgroup)
+		reapInit(pid)
 		_ = os.Remove(filepath.Join(sb.dir, "init"))
 		return
 	}
