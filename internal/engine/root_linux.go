@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -210,6 +211,7 @@ func (sb *Sandbox) startInit(m Meta) (int, error) {
 	// The init outlives this process as well as its Wait: whoever kills it
 	// reaps it if it is theirs (reapInit).
 	pid := cmd.Process.Pid
+	ourInits.Store(pid, true)
 	_ = cmd.Process.Release()
 	start := procStart(pid)
 	if err := sb.mountRoot(pid, m); err != nil {
@@ -361,11 +363,14 @@ func (sb *Sandbox) inSandbox(pid int, fn func() error) error {
 	})
 }
 
+// ourInits holds the inits this process started and has not reaped.
+var ourInits sync.Map
+
 // reapInit reaps the sandbox's dead init if this process started it (else
 // its own parent does).
 func reapInit(pid int) {
-	if pid > 0 {
-		_, _ = unix.Wait4(pid, nil, unix.WNOHANG, nil)
+	if _, ok := ourInits.LoadAndDelete(pid); ok {
+		_, _ = unix.Wait4(pid, nil, 0, nil)
 	}
 }
 

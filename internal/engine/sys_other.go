@@ -65,4 +65,4 @@ func (sb *Sandbox) rootedRemove(string) error                  { return errNotLi
 func intoCgroup(*syscall.SysProcAttr, int) {}
 
 func (sb *Sandbox) inRootPath(_ Meta, p string) string { return p }
-func reapInit(int) {}
+func reapInit(int)                                     {}
