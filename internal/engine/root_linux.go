@@ -369,8 +369,10 @@ var ourInits sync.Map
 // reapInit reaps the sandbox's dead init if this process started it (else
 // its own parent does).
 func reapInit(pid int) {
-	if _, ok := ourInits.LoadAndDelete(pid); ok {
-		_, _ = unix.Wait4(pid, nil, 0, nil)
+	if _, ok := ourInits.Load(pid); ok {
+		if got, _ := unix.Wait4(pid, nil, unix.WNOHANG, nil); got == pid {
+			ourInits.Delete(pid)
+		}
 	}
 }
 
