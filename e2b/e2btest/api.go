@@ -216,7 +216,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newSandboxID()
-	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, Confined: true}, s.Clock.Now)
+	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, Home: "/home/user"}, s.Clock.Now)
 	if err != nil {
 		writeAPIError(w, http.StatusInternalServerError, "Failed to create sandbox")
 		return

@@ -13,8 +13,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +118,7 @@ func TestExecEnvCwd(t *testing.T) {
 	h := home(s, c.SandboxID)
 	assert.Equal(t, fmt.Sprintf("%s|%s|user|sandbox|request\n", h, h), ev.stdout)
 
-	require.NoError(t, os.Mkdir(filepath.Join(h, "sub"), 0o755))
+	run(t, pc, &process.StartRequest{Process: bash("mkdir sub")})
 	cfg = bash("pwd")
 	cfg.Cwd = new(string)
 	*cfg.Cwd = "sub"
@@ -330,7 +328,7 @@ func TestFilesystemRPC(t *testing.T) {
 	_, err = fc.MakeDir(ctx, connect.NewRequest(&filesystem.MakeDirRequest{Path: "a/b"}))
 	assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err))
 
-	require.NoError(t, os.WriteFile(filepath.Join(h, "a/b/f.txt"), []byte("12345"), 0o644))
+	run(t, processClient(s, c), &process.StartRequest{Process: bash("printf 12345 > a/b/f.txt")})
 	st, err := fc.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: "~/a/b/f.txt"}))
 	require.NoError(t, err)
 	assert.Equal(t, filesystem.FileType_FILE_TYPE_FILE, st.Msg.Entry.Type)
@@ -361,7 +359,7 @@ func TestFilesystemRPC(t *testing.T) {
 	_, err = fc.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: "c/g.txt"}))
 	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err))
 	_, err = fc.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: "/etc/passwd"}))
-	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "outside the sandbox")
+	assert.NoError(t, err, "the sandbox's own /etc")
 	_, err = fc.CreateWatcher(ctx, connect.NewRequest(&filesystem.CreateWatcherRequest{Path: "a"}))
 	assert.Equal(t, connect.CodeUnimplemented, connect.CodeOf(err))
 }

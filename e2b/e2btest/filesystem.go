@@ -21,6 +21,7 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem"
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem/filesystemconnect"
+	"github.com/sandagent/sandagent/internal/engine"
 )
 
 // filesystemService is envd's filesystem.Filesystem service; watching is
@@ -66,7 +67,7 @@ func rpcError(err error) error {
 
 // entryInfo describes the file at host (not following a final symlink,
 // whose target's type and mode it reports) as envd does, under the name p.
-func entryInfo(p, host string) (*filesystem.EntryInfo, error) {
+func entryInfo(eng *engine.Sandbox, p, host string) (*filesystem.EntryInfo, error) {
 	fi, err := os.Lstat(host)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -83,14 +84,14 @@ func entryInfo(p, host string) (*filesystem.EntryInfo, error) {
 	}
 	mode := fi.Mode()
 	if mode&fs.ModeSymlink != 0 {
-		target, err := filepath.EvalSymlinks(host)
+		target, err := eng.RealPath(p) // as the sandbox sees it
 		if err != nil {
-			target = host
+			target = p
 		}
 		e.SymlinkTarget = &target
 		mode = 0
-		if ti, err := os.Stat(target); err == nil {
-			mode = ti.Mode()
+		if ti, err := eng.Stat(p); err == nil {
+			mode = ti.Info.Mode()
 		}
 	}
 	e.Type = fileType(mode)
@@ -129,7 +130,7 @@ func (filesystemService) Stat(ctx context.Context, req *connect.Request[filesyst
 	if err != nil {
 		return nil, err
 	}
-	e, err := entryInfo(p, host)
+	e, err := entryInfo(sandboxOf(ctx).eng, p, host)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +153,7 @@ func (filesystemService) MakeDir(ctx context.Context, req *connect.Request[files
 	if err := sandboxOf(ctx).eng.MakeDir(p); err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
-	e, err := entryInfo(p, host)
+	e, err := entryInfo(sandboxOf(ctx).eng, p, host)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func (filesystemService) Move(ctx context.Context, req *connect.Request[filesyst
 		}
 		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("error renaming: %w", err))
 	}
-	e, err := entryInfo(p, dst)
+	e, err := entryInfo(sandboxOf(ctx).eng, p, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +211,7 @@ func (filesystemService) ListDir(ctx context.Context, req *connect.Request[files
 		if strings.HasPrefix(d.Name(), ".sandagent-") { // an upload in progress
 			return nil
 		}
-		e, err := entryInfo(filepath.Join(p, rel), path)
+		e, err := entryInfo(sandboxOf(ctx).eng, filepath.Join(p, rel), path)
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return nil
 		}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b/internal/envd/process"
 	"github.com/sandagent/sandagent/internal/engine"
 )
@@ -262,7 +262,7 @@ func (s *Server) spawn(sb *sandbox, req *connect.Request[process.StartRequest]) 
 	if err != nil {
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	if _, err := os.Stat(cwd); errors.Is(err, os.ErrNotExist) {
+	if _, err := sb.eng.Stat(cwd); errors.Is(err, sandagent.ErrNotFound) {
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("cwd '%s' does not exist", cwd))
 	}
 	env := map[string]string{"USER": user, "LOGNAME": user}

@@ -59,6 +59,15 @@ func (sb *Sandbox) Resolve(p string, noFollow bool) (string, error) {
 	return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q leads out of the sandbox through a symlink", p)
 }
 
+// RealPath returns p with its symlinks resolved, as the sandbox sees it (a
+// host path in the confined-directory mode, where the two are one).
+func (sb *Sandbox) RealPath(p string) (string, error) {
+	if sb.rooted {
+		return sb.rootedRealPath(p)
+	}
+	return sb.Resolve(p, false)
+}
+
 // evalExisting resolves the symlinks of the longest existing prefix of p
 // and appends the rest, which cannot hold symlinks since it does not exist.
 func evalExisting(p string, noFollow bool) (string, error) {

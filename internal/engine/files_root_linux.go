@@ -124,6 +124,15 @@ func (sb *Sandbox) rootedResolve(p string, noFollow bool) (string, error) {
 	return "/proc/" + strconv.Itoa(sb.initPID()) + "/root" + real, nil
 }
 
+func (sb *Sandbox) rootedRealPath(p string) (string, error) {
+	f, err := sb.openRoot(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return f.realPath(false)
+}
+
 func (sb *Sandbox) rootedOpen(p string) (io.ReadCloser, error) {
 	f, err := sb.openRoot(p)
 	if err != nil {

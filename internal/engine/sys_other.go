@@ -66,3 +66,5 @@ func intoCgroup(*syscall.SysProcAttr, int) {}
 
 func (sb *Sandbox) inRootPath(_ Meta, p string) string { return p }
 func reapInit(int)                                     {}
+
+func (sb *Sandbox) rootedRealPath(string) (string, error) { return "", errNotLinux }
