@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -234,6 +236,7 @@ func (sb *Sandbox) rootedListDir(p string) ([]FileInfo, error) {
 	if err != nil {
 		return nil, mapErr(p, err)
 	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	// Entries are described through the directory already open, never by
 	// a path that could lead elsewhere by now.
 	at := "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/"
