@@ -56,6 +56,7 @@ func TestConformance(t *testing.T) {
 			sandboxtest.Pause:  "Daytona pauses only linux-vm and windows sandboxes",
 			sandboxtest.Stdin:  "the toolbox can send input lines but cannot close a command's stdin",
 			sandboxtest.Signal: "the toolbox cannot signal a command; cancelling kills it",
+			sandboxtest.Root:   "the emulator still runs its sandboxes in the engine's confined-directory mode",
 		},
 	})
 }

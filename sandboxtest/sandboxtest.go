@@ -14,8 +14,9 @@
 // The suite covers the reuse rules (by name and by id), exec semantics
 // (separate live stdout and stderr, exit codes, Dir, Env, Timeout, ctx
 // cancellation that really kills, stdin, signals), binary-safe files, the
-// lifecycle (pause, resume, stop, start, close, destroy), concurrency and,
-// against an emulator, faults.
+// lifecycle (pause, resume, stop, start, close, destroy), concurrency, a
+// filesystem root of each sandbox's own (Root), complete output (a slow
+// writer, 1,000 concurrent commands) and, against an emulator, faults.
 // A capability the provider lacks is declared in Factory.Lacks with the
 // reason: the suite checks that it fails with ErrUnsupported and skips its
 // tests, saying why. Nothing is skipped silently.
@@ -69,6 +70,10 @@ const (
 	// BinaryOutput: output bytes that are not UTF-8 come back unchanged
 	// (providers whose wire carries output as JSON text lack it).
 	BinaryOutput Capability = "binary-output"
+	// Root: each sandbox has a filesystem root of its own, as on the
+	// provider: absolute paths mean the provider's, /tmp is its own, a write
+	// anywhere stays in it, no symlink leads out of it.
+	Root Capability = "root"
 )
 
 // Options says which sandbox the Factory's New should attach to.
@@ -113,6 +118,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Attach", s.testAttach)
 	t.Run("Exec", s.testExec)
 	t.Run("Files", s.testFiles)
+	t.Run("Root", s.testRoot)
+	t.Run("OutputComplete", s.testOutputComplete)
 	t.Run("Lifecycle", s.testLifecycle)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Unsupported", s.testUnsupported)
