@@ -87,9 +87,12 @@ func (s *suite) testRoot(t *testing.T) {
 		host := hostSecret(t)
 		_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "mkdir -p in && echo sandbox > in/secret.txt"})
 		require.NoError(t, err)
-		p, err := h.Start(ctx, &sandagent.Cmd{Shell: "while :; do ln -sfn " + host + " d.tmp && mv -T d.tmp d; rm -f d; cp -r in d.dir && mv -T d.dir d 2>/dev/null; rm -rf d.dir; done >/dev/null 2>&1"})
+		p, err := h.Start(ctx, &sandagent.Cmd{Shell: "while [ ! -e stop ]; do ln -sfn " + host + " d.tmp && mv -T d.tmp d; rm -f d; cp -r in d.dir && mv -T d.dir d 2>/dev/null; rm -rf d.dir; done >/dev/null 2>&1"})
 		require.NoError(t, err)
-		defer func() { _ = p.Signal(ctx, os.Kill); _, _ = p.Wait() }()
+		defer func() { // the swapper stops when it sees the file
+			require.NoError(t, h.WriteFile(ctx, "stop", nil))
+			_, _ = p.Wait()
+		}()
 		for range 100 {
 			got, err := h.ReadFile(ctx, "d/secret.txt")
 			require.NotEqual(t, "host", string(got), "read the host's file through a swapped link")
@@ -140,6 +143,7 @@ func (s *suite) testOutputComplete(t *testing.T) {
 	})
 	t.Run("ThousandConcurrentExecs", func(t *testing.T) {
 		s.need(t, Root)
+		s.need(t, ManyExecs)
 		t.Parallel()
 		h := s.fresh(t)
 		for run := range 3 {

@@ -74,6 +74,9 @@ const (
 	// provider: absolute paths mean the provider's, /tmp is its own, a write
 	// anywhere stays in it, no symlink leads out of it.
 	Root Capability = "root"
+	// ManyExecs: 1,000 concurrent commands on one sandbox all complete,
+	// three times over (checked where the provider has a Root).
+	ManyExecs Capability = "many-execs"
 )
 
 // Options says which sandbox the Factory's New should attach to.
