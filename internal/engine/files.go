@@ -30,7 +30,7 @@ func (sb *Sandbox) Resolve(p string, noFollow bool) (string, error) {
 	}
 	p = filepath.Clean(p)
 	if !within(sb.work, p) {
-		return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q is outside the sandbox's directory %s", p, sb.work)
+		return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q is outside the sandbox's directory %s (%s)", p, sb.work, confinedNote)
 	}
 	m, err := sb.Meta()
 	if err != nil {
@@ -58,6 +58,10 @@ func (sb *Sandbox) Resolve(p string, noFollow bool) (string, error) {
 	}
 	return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q leads out of the sandbox through a symlink", p)
 }
+
+// confinedNote ends the error for a path outside a confined sandbox: the
+// one line that says which mode the sandbox is in.
+const confinedNote = "the sandbox is confined to a directory of the host: it has no filesystem root of its own"
 
 // RealPath returns p with its symlinks resolved, as the sandbox sees it (a
 // host path in the confined-directory mode, where the two are one).

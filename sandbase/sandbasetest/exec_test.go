@@ -62,7 +62,7 @@ func TestExec(t *testing.T) {
 		c.call("POST", path, map[string]any{"cmd": "pwd", "cwd": cwd}, 200, &res)
 		require.Equal(t, filepath.Join(work, "sub")+"\n", res.Stdout, cwd)
 	}
-	c.fails("POST", path, map[string]any{"cmd": "pwd", "cwd": "/etc"}, 400, `path "/etc" is outside the sandbox's directory `+work)
+	c.fails("POST", path, map[string]any{"cmd": "pwd", "cwd": "/etc"}, 400, `path "/etc" is outside the sandbox's directory `+work+" (the sandbox is confined to a directory of the host: it has no filesystem root of its own)")
 	resp, b := c.request("POST", path, map[string]any{"cmd": "pwd", "cwd": "/workspace/missing"})
 	require.Equal(t, 502, resp.StatusCode, "%s", b)
 

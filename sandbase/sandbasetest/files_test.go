@@ -73,7 +73,7 @@ func TestFiles(t *testing.T) {
 	c.fails("GET", fs+"?path=missing", nil, 404, filepath.Join(work, "missing")+": no such file or directory")
 	c.fails("GET", fs, nil, 400, "path is required")
 	c.fails("GET", fs+"?path=/workspace", nil, 400, work+" is a directory")
-	c.fails("GET", fs+"?path=/etc/passwd", nil, 400, `path "/etc/passwd" is outside the sandbox's directory `+work)
+	c.fails("GET", fs+"?path=/etc/passwd", nil, 400, `path "/etc/passwd" is outside the sandbox's directory `+work+" (the sandbox is confined to a directory of the host: it has no filesystem root of its own)")
 	c.fails("POST", fs, map[string]any{"path": "x.txt", "content": "%%%"}, 400, "invalid base64 content")
 	c.fails("POST", fs, map[string]any{"content": ""}, 400, "path is required")
 	c.fails("POST", fs, map[string]any{"path": "x.txt"}, 400, "content is required")
