@@ -1,9 +1,20 @@
 //go:build unix
 
-// Package engine runs sandboxes on this machine. A sandbox is a directory
-// (its work tree, which commands see as their working directory) plus the
-// process groups started in it, with a state file that any process on the
+// Package engine runs sandboxes on this machine. A sandbox is its files,
+// the processes started in it, and a state file that any process on the
 // machine can read and change under a file lock.
+//
+// Where it can (Linux, root, an overlay file system, a writable cgroup v2:
+// Engine.RootSupport), a sandbox has a filesystem root of its own: an
+// overlay of the host's root with the sandbox's upper directory, a private
+// /tmp, volumes at their mount paths, in a mount namespace held by a small
+// init process (a sleeping shell) and pivoted into. Commands join that
+// namespace; the file methods walk its root through /proc/<init>/root
+// with os.Root, so no symlink leads out, swapped or not. Its processes,
+// init included, live in a cgroup of their own, which Pause freezes and
+// Stop and Destroy kill. A stopped sandbox's init is started again on first
+// use. Elsewhere, or with Spec.Confined, a sandbox is confined to a work
+// directory of the host (Workdir), and paths are host paths inside it.
 //
 // The local provider is a thin layer over it, and so are the emulators of
 // the remote providers: they keep their own bookkeeping (ids, metadata,
@@ -13,8 +24,11 @@
 //
 //	sandboxes/<id>/meta.json   the Meta, replaced atomically
 //	sandboxes/<id>/lock        flock: shared to start a process, exclusive to change state
-//	sandboxes/<id>/procs/<pid> one file per live process group
-//	sandboxes/<id>/work/       the work tree (Workdir)
+//	sandboxes/<id>/procs/<pid> one file per live process group (confined)
+//	sandboxes/<id>/work/       the work tree (confined: Workdir)
+//	sandboxes/<id>/fs/         upper, work, root, tmp: the overlay's layers (rooted)
+//	sandboxes/<id>/init        "<pid> <start time>" of the init (rooted)
+//	sandboxes/.new-<id>-*      a sandbox being created, renamed into place when complete
 //	names/<name>               the id a name is bound to
 //	names/<name>.lock          flock held while a name is attached
 package engine
