@@ -29,6 +29,7 @@
 //	sandboxes/<id>/fs/         upper, work, root, tmp: the overlay's layers (rooted)
 //	sandboxes/<id>/init        "<pid> <start time>" of the init (rooted)
 //	sandboxes/.new-<id>-*      a sandbox being created, renamed into place when complete
+//	sandboxes/.new-<id>-*.lock locked by its maker: List sweeps the pair once it is not
 //	names/<name>               the id a name is bound to
 //	names/<name>.lock          flock held while a name is attached
 package engine
@@ -222,10 +223,11 @@ func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
 	if _, err := os.Lstat(final); err == nil {
 		return nil, sandagent.Errorf(sandagent.ErrConflict, "sandbox %s already exists", id)
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(e.root, "sandboxes"), ".new-"+id+"-")
+	tmp, unstage, err := e.stage(".new-" + id + "-")
 	if err != nil {
 		return nil, err
 	}
+	defer unstage()
 	unlock, err := lockFile(filepath.Join(tmp, "lock"), true)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
@@ -340,20 +342,57 @@ func (e *Engine) List(now Clock) ([]Meta, error) {
 	return out, nil
 }
 
-// sweep removes a sandbox whose creation was cut short before it got its
-// place (nobody holds its lock any more).
-func (e *Engine) sweep(name string) {
-	dir := filepath.Join(e.root, "sandboxes", name)
-	f, err := os.Open(filepath.Join(dir, "lock"))
-	if err != nil { // being made (its creator locks it first thing), or cut short before
-		if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > time.Minute {
-			_ = os.RemoveAll(dir)
+// stage makes a hidden directory under sandboxes/ for a sandbox being made
+// (or a probe), named prefix and a random suffix. A lock file beside it,
+// made first, stays locked until unlock; List sweeps a staged directory
+// whose maker died (sweep).
+func (e *Engine) stage(prefix string) (dir string, unlock func(), err error) {
+	base := filepath.Join(e.root, "sandboxes")
+	for {
+		name := prefix + NewID()[3:]
+		lock := filepath.Join(base, name+".lock")
+		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_RDWR|syscall.O_CLOEXEC, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
 		}
-		return
+		if err != nil {
+			return "", nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return "", nil, err
+		}
+		// A sweeper may have taken the file for a dead maker's before the lock.
+		held, _ := f.Stat()
+		if now, err := os.Stat(lock); err != nil || !os.SameFile(held, now) {
+			f.Close()
+			continue
+		}
+		dir = filepath.Join(base, name)
+		unlock = func() { _ = os.Remove(lock); _ = f.Close() }
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			unlock()
+			return "", nil, err
+		}
+		return dir, unlock, nil
 	}
-	defer f.Close()
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-		_ = os.RemoveAll(dir)
+}
+
+// sweep removes what a maker that died left staged: name is a hidden
+// entry of sandboxes/.
+func (e *Engine) sweep(name string) {
+	base := filepath.Join(e.root, "sandboxes")
+	dir, isLock := strings.CutSuffix(name, ".lock")
+	f, err := os.Open(filepath.Join(base, dir+".lock"))
+	switch {
+	case err != nil && !isLock: // a staged directory whose lock is gone: its maker died
+		_ = os.RemoveAll(filepath.Join(base, dir))
+	case err == nil:
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			_ = os.RemoveAll(filepath.Join(base, dir))
+			_ = os.Remove(filepath.Join(base, dir+".lock"))
+		}
+		f.Close()
 	}
 }
 

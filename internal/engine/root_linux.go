@@ -49,10 +49,11 @@ func (e *Engine) tryRoot() error {
 	if _, err := cgroupBase(); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(filepath.Join(e.root, "sandboxes"), ".probe-")
+	dir, unstage, err := e.stage(".probe-")
 	if err != nil {
 		return err
 	}
+	defer unstage()
 	defer os.RemoveAll(dir)
 	for _, d := range []string{"upper", "work", "root"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
