@@ -67,7 +67,7 @@ const confinedNote = "the sandbox is confined to a directory of the host: it has
 // host path in the confined-directory mode, where the two are one).
 func (sb *Sandbox) RealPath(p string) (string, error) {
 	if sb.rooted {
-		return sb.rootedRealPath(p)
+		return sb.rootedRealPath(p, false)
 	}
 	return sb.Resolve(p, false)
 }

@@ -29,11 +29,13 @@ type rootFS struct {
 	r    *os.Root
 	m    Meta
 	path string // the operation's path, cleaned, absolute in the sandbox
+	real string // path with its symlinks resolved (see realPath)
 }
 
 // openRoot opens the root of a running rooted sandbox for an operation on
-// the path p (relative paths are relative to its home).
-func (sb *Sandbox) openRoot(p string) (*rootFS, error) {
+// the path p (relative paths are relative to its home), and resolves p's
+// symlinks, except, with noFollow, the last.
+func (sb *Sandbox) openRoot(p string, noFollow bool) (*rootFS, error) {
 	m, err := sb.Meta()
 	if err != nil {
 		return nil, err
@@ -56,7 +58,12 @@ func (sb *Sandbox) openRoot(p string) (*rootFS, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(m.Home, p)
 	}
-	return &rootFS{r: r, m: m, path: filepath.Clean(p)}, nil
+	f := &rootFS{r: r, m: m, path: filepath.Clean(p)}
+	if f.real, err = f.realPath(noFollow); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (f *rootFS) Close() { f.r.Close() }
@@ -114,37 +121,29 @@ func rootOpErr(p string, err error) error {
 }
 
 func (sb *Sandbox) rootedResolve(p string, noFollow bool) (string, error) {
-	f, err := sb.openRoot(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	real, err := f.realPath(noFollow)
+	real, err := sb.rootedRealPath(p, noFollow)
 	if err != nil {
 		return "", err
 	}
 	return "/proc/" + strconv.Itoa(sb.initPID()) + "/root" + real, nil
 }
 
-func (sb *Sandbox) rootedRealPath(p string) (string, error) {
-	f, err := sb.openRoot(p)
+func (sb *Sandbox) rootedRealPath(p string, noFollow bool) (string, error) {
+	f, err := sb.openRoot(p, noFollow)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	return f.realPath(false)
+	f.Close()
+	return f.real, nil
 }
 
 func (sb *Sandbox) rootedOpen(p string) (io.ReadCloser, error) {
-	f, err := sb.openRoot(p)
+	f, err := sb.openRoot(p, false)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	real, err := f.realPath(false)
-	if err != nil {
-		return nil, err
-	}
+	real := f.real
 	file, err := f.r.Open(rel(real))
 	if err != nil {
 		return nil, rootOpErr(p, err)
@@ -157,15 +156,12 @@ func (sb *Sandbox) rootedOpen(p string) (io.ReadCloser, error) {
 }
 
 func (sb *Sandbox) rootedWrite(p string, r io.Reader) error {
-	f, err := sb.openRoot(p)
+	f, err := sb.openRoot(p, false)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	real, err := f.realPath(false)
-	if err != nil {
-		return err
-	}
+	real := f.real
 	if real == "/" {
 		return sandagent.Errorf(sandagent.ErrInvalid, "%s is a directory", p)
 	}
@@ -201,15 +197,12 @@ func (sb *Sandbox) rootedWrite(p string, r io.Reader) error {
 }
 
 func (sb *Sandbox) rootedStat(p string) (FileInfo, error) {
-	f, err := sb.openRoot(p)
+	f, err := sb.openRoot(p, false)
 	if err != nil {
 		return FileInfo{}, err
 	}
 	defer f.Close()
-	real, err := f.realPath(false)
-	if err != nil {
-		return FileInfo{}, err
-	}
+	real := f.real
 	fi, err := f.r.Stat(rel(real))
 	if err != nil {
 		return FileInfo{}, rootOpErr(p, err)
@@ -218,15 +211,12 @@ func (sb *Sandbox) rootedStat(p string) (FileInfo, error) {
 }
 
 func (sb *Sandbox) rootedListDir(p string) ([]FileInfo, error) {
-	f, err := sb.openRoot(p)
+	f, err := sb.openRoot(p, false)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	real, err := f.realPath(false)
-	if err != nil {
-		return nil, err
-	}
+	real := f.real
 	d, err := f.r.Open(rel(real))
 	if err != nil {
 		return nil, rootOpErr(p, err)
@@ -255,15 +245,12 @@ func (sb *Sandbox) rootedListDir(p string) ([]FileInfo, error) {
 }
 
 func (sb *Sandbox) rootedMakeDir(p string) error {
-	f, err := sb.openRoot(p)
+	f, err := sb.openRoot(p, false)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	real, err := f.realPath(false)
-	if err != nil {
-		return err
-	}
+	real := f.real
 	if err := f.r.MkdirAll(rel(real), 0o755); err != nil {
 		return rootOpErr(p, err)
 	}
@@ -271,15 +258,12 @@ func (sb *Sandbox) rootedMakeDir(p string) error {
 }
 
 func (sb *Sandbox) rootedRemove(p string) error {
-	f, err := sb.openRoot(p)
+	f, err := sb.openRoot(p, true)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	real, err := f.realPath(true)
-	if err != nil {
-		return err
-	}
+	real := f.real
 	if real == "/" || real == f.m.Home {
 		return sandagent.Errorf(sandagent.ErrInvalid, "cannot remove %s: it is the sandbox's %s", p, map[bool]string{true: "root", false: "workdir"}[real == "/"])
 	}

@@ -67,4 +67,4 @@ func intoCgroup(*syscall.SysProcAttr, int) {}
 func (sb *Sandbox) inRootPath(_ Meta, p string) string { return p }
 func reapInit(int)                                     {}
 
-func (sb *Sandbox) rootedRealPath(string) (string, error) { return "", errNotLinux }
+func (sb *Sandbox) rootedRealPath(string, bool) (string, error) { return "", errNotLinux }
