@@ -178,8 +178,12 @@ func (sb *Sandbox) ensureRoot() (int, error) {
 	return pid, err
 }
 
-// initScript is the sandbox's init: a shell that sleeps for ever.
-const initScript = `trap "" HUP INT TERM; while :; do sleep 2147483647; done`
+// initScript is the sandbox's init: a shell that sleeps while the
+// sandbox's state is there. Its fd 3 is the sandbox's directory: deleted
+// without a Destroy (by hand, or with a test's temporary directory), the
+// sandbox loses its init within a minute, and so its mounts once its
+// processes are gone.
+const initScript = `trap "" HUP INT TERM; while [ -e /proc/self/fd/3/meta.json ]; do sleep 60; done`
 
 // startInit kills what is left in the sandbox's cgroup, then starts an
 // init in a mount namespace of its own and gives it the sandbox's root.
@@ -202,7 +206,13 @@ func (sb *Sandbox) startInit(m Meta) (int, error) {
 		return 0, err
 	}
 	defer cg.Close()
+	dir, err := os.Open(sb.dir)
+	if err != nil {
+		return 0, err
+	}
+	defer dir.Close()
 	cmd := exec.Command("/bin/sh", "-c", initScript)
+	cmd.ExtraFiles = []*os.File{dir}
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", MarkerVar + "=" + sb.id}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWNS, UseCgroupFD: true, CgroupFD: int(cg.Fd())}
