@@ -43,6 +43,7 @@ type events struct {
 	stdout, stderr string
 	data           int
 	keepalives     int
+	afterData      int // keepalives after the first data event
 	end            *process.ProcessEvent_EndEvent
 	err            error
 }
@@ -63,6 +64,9 @@ func collect[T interface{ GetEvent() *process.ProcessEvent }](s interface {
 			ev.stderr += string(e.Data.GetStderr())
 		case *process.ProcessEvent_Keepalive:
 			ev.keepalives++
+			if ev.data > 0 {
+				ev.afterData++
+			}
 		case *process.ProcessEvent_End:
 			ev.end = e.End
 		}

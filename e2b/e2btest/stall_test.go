@@ -32,7 +32,7 @@ func TestStallStreams(t *testing.T) {
 	assert.Equal(t, connect.CodeCanceled, connect.CodeOf(ev.err), "%v", ev.err)
 	assert.Equal(t, 1, ev.data)
 	assert.Equal(t, "one\n", ev.stdout)
-	assert.Equal(t, 0, ev.keepalives)
+	assert.Equal(t, 0, ev.afterData, "silent once stalled (keepalives before the first output are the process starting slowly)")
 	assert.Nil(t, ev.end)
 
 	// The process runs on.
