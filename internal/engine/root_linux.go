@@ -182,8 +182,10 @@ func (sb *Sandbox) ensureRoot() (int, error) {
 // sandbox's state is there. Its fd 3 is the sandbox's directory: deleted
 // without a Destroy (by hand, or with a test's temporary directory), the
 // sandbox loses its init within a minute, and so its mounts once its
-// processes are gone.
-const initScript = `trap "" HUP INT TERM; while [ -e /proc/self/fd/3/meta.json ]; do sleep 60; done`
+// processes are gone. It closes the descriptors that this process may have
+// inherited without close-on-exec, as far as sh can (4 to 9); higher ones
+// stay open in it.
+const initScript = `exec 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; trap "" HUP INT TERM; while [ -e /proc/self/fd/3/meta.json ]; do sleep 60; done`
 
 // startInit kills what is left in the sandbox's cgroup, then starts an
 // init in a mount namespace of its own and gives it the sandbox's root.
