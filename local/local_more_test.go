@@ -53,6 +53,7 @@ func attach(t *testing.T, opts ...local.Option) *sandagent.Handle {
 
 func TestEightProcessesAttachingOneNameGetOneSandbox(t *testing.T) {
 	dir := t.TempDir()
+	t.Cleanup(func() { destroyAll(t, dir) })
 	const n = 8
 	outs := make([]string, n)
 	errs := make([]error, n)
@@ -82,6 +83,16 @@ func TestEightProcessesAttachingOneNameGetOneSandbox(t *testing.T) {
 	}
 	require.Len(t, ids, 1, "one sandbox: %v", outs)
 	require.Equal(t, 1, created, "one creator: %v", outs)
+}
+
+// destroyAll destroys every sandbox under dir.
+func destroyAll(t *testing.T, dir string) {
+	sb, err := local.New(local.WithDir(dir))
+	require.NoError(t, err)
+	for info, err := range sb.Managed(context.Background()) {
+		require.NoError(t, err)
+		require.NoError(t, sb.Kill(context.Background(), info.ID))
+	}
 }
 
 func TestPathsCannotEscape(t *testing.T) {
