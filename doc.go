@@ -29,7 +29,9 @@
 // with its arguments as they are, or Cmd.Shell for a shell command line.
 // Output reaches Cmd.Stdout and Cmd.Stderr while the command runs, and the
 // Result keeps the first MaxOutput bytes of each. A non-zero exit is an
-// *ExitError carrying the Result; Cmd.Timeout and the ctx kill the remote
+// *ExitError carrying the Result; a program that does not exist is, on every
+// provider, the shell's exit 127 (an *ExitError that also matches
+// ErrNotFound). Cmd.Timeout and the ctx kill the remote
 // process when they end. Cmd.Stdin is forwarded where the provider can, and
 // is ErrUnsupported where it cannot: input is never dropped silently.
 //
@@ -49,6 +51,19 @@
 // and ErrUnsupported (also errors.ErrUnsupported). Provider failures are
 // *Error values with the provider, the operation, the HTTP status and the
 // provider's message. No error or log line contains an API key or token.
+//
+// # Tracing
+//
+// Attach, Exec and every file and lifecycle call of a Handle is an
+// OpenTelemetry span (sandagent.attach, sandagent.exec, sandagent.read,
+// ...), and each HTTP request a provider makes is a client span beneath it.
+// The attach span carries the provider, the outcome, the sandbox id and the
+// number of requests made; the exec span the exit code and the bytes of
+// output; a failed call's span its error and, in error.type, the sentinel
+// it matches. Only the OpenTelemetry API is used: spans are no-ops until
+// the program installs a TracerProvider, globally or with a provider's
+// WithTracerProvider option. No span holds a key, a token, a URL query, a
+// command line, an environment or file contents.
 //
 // # Providers
 //

@@ -7,6 +7,10 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sandagent/sandagent/internal/otelx"
 )
 
 // Sentinel errors. Every error returned by a [Handle] or by a provider's
@@ -152,9 +156,9 @@ func WrapError(provider, op string, err error) error {
 
 // kindOf returns the sentinel an unclassified error matches, if any.
 func kindOf(err error) error {
-	for _, s := range []error{ErrNotFound, ErrAuth, ErrRateLimited, ErrConflict, ErrState, ErrTimeout, ErrClosed, ErrInvalid, ErrUnsupported} {
-		if errors.Is(err, s) {
-			return s
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.err
 		}
 	}
 	switch {
@@ -172,16 +176,31 @@ func kindOf(err error) error {
 // during it, is reported as ctx.Err(); any other failure is tagged with
 // provider and the "attach" op. It is meant for provider implementations,
 // whose Attach methods are then one line.
-func RunAttach(ctx context.Context, provider string, attach func(context.Context) (*Handle, error)) (*Handle, error) {
+//
+// It traces the attach, and the Handle's operations after it, with tp's
+// tracer (nil: the global TracerProvider's), the option every provider
+// offers as WithTracerProvider. The attach span carries the provider, the
+// outcome, the sandbox id and how many HTTP requests the attach made; each
+// request is a child span when the provider's HTTP client is traced.
+func RunAttach(ctx context.Context, provider string, tp trace.TracerProvider, attach func(context.Context) (*Handle, error)) (*Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	ctx, span := otelx.Tracer(tp).Start(ctx, "sandagent.attach", trace.WithAttributes(attrProvider.String(provider)))
+	ctx, requests := otelx.CountRequests(ctx)
 	h, err := attach(ctx)
+	span.SetAttributes(attrRequests.Int64(requests.Load()))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			err = ctx.Err()
+		} else {
+			err = WrapError(provider, "attach", err)
 		}
-		return nil, WrapError(provider, "attach", err)
+		endSpan(span, err)
+		return nil, err
 	}
+	h.tp = tp
+	span.SetAttributes(attrOutcome.String(h.outcome.String()), attrSandboxID.String(h.id))
+	endSpan(span, nil)
 	return h, nil
 }

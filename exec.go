@@ -3,14 +3,19 @@ package sandagent
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent/driver"
 )
@@ -59,7 +64,7 @@ func (c *Cmd) String() string {
 
 func (c *Cmd) validate() error {
 	invalid := func(format string, args ...any) error {
-		return &Error{Op: "exec", Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)}
+		return &Error{Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)} // the caller adds the op
 	}
 	switch {
 	case c == nil:
@@ -123,8 +128,46 @@ type Result struct {
 
 // ExitError is returned, with the Result, by Exec and Process.Wait when a
 // command exits with a non-zero status.
+//
+// A program that does not exist is, on every provider, an ExitError with
+// the shell's code for it, 127, and a message on stderr: the command is
+// started (often through a shell, which reports it that way), so Start
+// succeeds and Wait fails. An ExitError with code 127 also matches
+// ErrNotFound (and fs.ErrNotExist) with errors.Is.
 type ExitError struct {
 	*Result
+}
+
+// exitNotFound is the exit status of a program that was not found.
+const exitNotFound = 127
+
+// Is reports whether the exit status means "command not found" and target
+// is ErrNotFound or fs.ErrNotExist.
+func (e *ExitError) Is(target error) bool {
+	return e.Result != nil && e.ExitCode == exitNotFound && (target == ErrNotFound || target == fs.ErrNotExist)
+}
+
+// missingProgram is the process of a command whose program the provider
+// reported missing at start: it wrote the shell's kind of message to stderr
+// and exited with 127, as it would have through a shell.
+func missingProgram(c *driver.Cmd) driver.Process {
+	writeNotFound(c.Stderr, c.Args[0])
+	return exitedProcess(exitNotFound)
+}
+
+// writeNotFound writes the line a shell writes for a missing program.
+func writeNotFound(stderr io.Writer, prog string) {
+	_, _ = fmt.Fprintf(stderr, "%s: not found\n", prog)
+}
+
+// exitedProcess is a process that has already exited with its code.
+type exitedProcess int
+
+func (p exitedProcess) PID() int           { return 0 }
+func (p exitedProcess) Wait() (int, error) { return int(p), nil }
+
+func (p exitedProcess) Signal(context.Context, os.Signal) error {
+	return Errorf(ErrNotFound, "the process has exited")
 }
 
 // Error implements the error interface.
@@ -135,18 +178,87 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("exit status %d", e.ExitCode)
 }
 
+// start starts cmd with the driver's start (Start, or StartPTY): the
+// checks, the workdir, the timeout, the output captures and the span (which
+// Process.wait ends), once.
+func (h *Handle) start(ctx context.Context, op string, cmd *Cmd, start func(context.Context, *driver.Cmd) (driver.Process, error)) (_ *Process, err error) {
+	ctx, span := h.startSpan(ctx, op)
+	defer func() {
+		if err != nil {
+			endSpan(span, err)
+		}
+	}()
+	if err := cmd.validate(); err != nil {
+		return nil, WrapError(h.provider, op, err)
+	}
+	dir := "" // the sandbox's default, its workdir
+	if cmd.Dir != "" {
+		d, err := h.resolve(ctx, op, cmd.Dir)
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	var tctx context.Context
+	var cancel context.CancelFunc
+	if cmd.Timeout > 0 {
+		tctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
+	} else {
+		tctx, cancel = context.WithCancel(ctx)
+	}
+	stdout, stderr := newCaptures(cmd.Stdout, cmd.Stderr)
+	dc := &driver.Cmd{
+		Args:    append([]string(nil), cmd.Args...),
+		Shell:   cmd.Shell,
+		Dir:     dir,
+		Env:     cmd.Env,
+		Stdin:   cmd.Stdin,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Timeout: cmd.Timeout,
+	}
+	var dp driver.Process
+	err = h.run(ctx, op, func(context.Context) (err error) {
+		dp, err = start(tctx, dc)
+		return err
+	})
+	if errors.Is(err, driver.ErrProgramNotFound) && len(dc.Args) > 0 {
+		dp, err = missingProgram(dc), nil
+	}
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) { // Cmd.Timeout expired while starting
+			err = timedOut(h.provider, cmd.Timeout)
+		}
+		cancel()
+		return nil, err
+	}
+	p := &Process{
+		h: h, p: dp, timeout: cmd.Timeout, started: time.Now(),
+		cancel: cancel, tctx: tctx, ctx: ctx,
+		stdout: stdout, stderr: stderr, span: span,
+		done: make(chan struct{}),
+	}
+	if len(dc.Args) > 0 {
+		p.prog = dc.Args[0]
+	}
+	go p.wait()
+	return p, nil
+}
+
 // Process is a command started with Handle.Start. Its methods are safe for
 // concurrent use.
 type Process struct {
 	h       *Handle
 	p       driver.Process
-	cmd     string
+	prog    string        // Cmd.Args[0]; "" for a Shell command
+	timeout time.Duration // Cmd.Timeout
 	started time.Time
 	cancel  context.CancelFunc
 	tctx    context.Context // expires at Cmd.Timeout
 	ctx     context.Context // the caller's
 	stdout  *capture
 	stderr  *capture
+	span    trace.Span // the exec span, ended by wait
 
 	done chan struct{}
 	res  *Result
@@ -174,13 +286,17 @@ func (p *Process) Signal(ctx context.Context, sig os.Signal) error {
 	if !ok {
 		return WrapError(p.h.provider, "signal", Errorf(ErrUnsupported, "%s cannot signal processes", p.h.provider))
 	}
-	return p.h.do(ctx, "signal", func() error { return s.Signal(ctx, sig) })
+	return p.h.do(ctx, "signal", func(ctx context.Context) error { return s.Signal(ctx, sig) })
 }
 
 func (p *Process) wait() {
 	defer close(p.done)
 	defer p.cancel()
 	code, err := p.p.Wait()
+	if errors.Is(err, driver.ErrProgramNotFound) && p.prog != "" { // learnt only at the end
+		writeNotFound(p.stderr, p.prog)
+		code, err = exitNotFound, nil
+	}
 	p.res = &Result{
 		ExitCode:        code,
 		Stdout:          p.stdout.buf,
@@ -200,12 +316,25 @@ func (p *Process) wait() {
 		p.err = p.ctx.Err()
 	case p.tctx.Err() != nil:
 		p.res.ExitCode = -1
-		p.err = &Error{Provider: p.h.provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out: %s", p.cmd)}
+		p.err = timedOut(p.h.provider, p.timeout)
 	case err != nil:
 		p.err = WrapError(p.h.provider, "exec", err)
 	default:
 		p.err = &ExitError{Result: p.res}
 	}
+	p.span.SetAttributes(semconv.ProcessExitCode(p.res.ExitCode), attrStdout.Int64(p.stdout.n), attrStderr.Int64(p.stderr.n))
+	var ee *ExitError
+	if errors.As(p.err, &ee) { // a command's failure, not the operation's
+		endSpan(p.span, nil)
+	} else {
+		endSpan(p.span, p.err)
+	}
+}
+
+// timedOut is the error of a command whose Cmd.Timeout expired. It does not
+// quote the command, which may hold a secret.
+func timedOut(provider string, d time.Duration) error {
+	return &Error{Provider: provider, Op: "exec", Kind: ErrTimeout, Message: fmt.Sprintf("command timed out after %s", d)}
 }
 
 // capture tees a stream to the caller's writer and keeps its first
@@ -215,11 +344,13 @@ type capture struct {
 	w         io.Writer
 	mu        *sync.Mutex // shared when Stdout and Stderr are the same writer
 	buf       []byte
+	n         int64 // bytes written
 	truncated bool
 	err       error // the caller's writer's first error
 }
 
 func (c *capture) Write(b []byte) (int, error) {
+	c.n += int64(len(b))
 	if room := MaxOutput - len(c.buf); room > 0 {
 		n := min(room, len(b))
 		c.buf = append(c.buf, b[:n]...)

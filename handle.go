@@ -3,6 +3,7 @@ package sandagent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent/driver"
 )
@@ -30,6 +33,8 @@ type Handle struct {
 	volumes   []Volume
 	outcome   Outcome
 	log       *slog.Logger
+	logger    *slog.Logger         // as given, for the Handles that Fork makes
+	tp        trace.TracerProvider // set by RunAttach; nil: the global one
 	closed    atomic.Bool
 	destroyed atomic.Bool
 }
@@ -70,6 +75,7 @@ func NewHandle(d driver.Handle, a Attachment) *Handle {
 		workdir:  onceWorkdir(a.Workdir, a.LookupWorkdir),
 		volumes:  append([]Volume(nil), a.Volumes...),
 		outcome:  a.Outcome,
+		logger:   logger,
 		log:      logger.With(slog.String("provider", a.Provider), slog.String("sandbox", a.ID)),
 	}
 	h.log.Debug("sandagent attach", slog.String("outcome", a.Outcome.String()), slog.String("name", a.Name))
@@ -136,6 +142,9 @@ func (h *Handle) Outcome() Outcome { return h.outcome }
 // ends it. Start, or a redirect (`server >log 2>&1 &`), leaves one running.
 func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 	p, err := h.Start(ctx, cmd)
+	if errors.Is(err, ErrTimeout) { // killed before it started: a Result all the same
+		return &Result{ExitCode: -1}, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -146,52 +155,7 @@ func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 // killed when ctx ends or Cmd.Timeout expires, so pass a long-lived ctx for
 // a background process. Closing the Handle does not stop it.
 func (h *Handle) Start(ctx context.Context, cmd *Cmd) (*Process, error) {
-	if err := cmd.validate(); err != nil {
-		return nil, WrapError(h.provider, "exec", err)
-	}
-	dir := "" // the sandbox's default, its workdir
-	if cmd.Dir != "" {
-		d, err := h.resolve(ctx, "exec", cmd.Dir)
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	var tctx context.Context
-	var cancel context.CancelFunc
-	if cmd.Timeout > 0 {
-		tctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
-	} else {
-		tctx, cancel = context.WithCancel(ctx)
-	}
-	stdout, stderr := newCaptures(cmd.Stdout, cmd.Stderr)
-	dc := &driver.Cmd{
-		Args:    append([]string(nil), cmd.Args...),
-		Shell:   cmd.Shell,
-		Dir:     dir,
-		Env:     cmd.Env,
-		Stdin:   cmd.Stdin,
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Timeout: cmd.Timeout,
-	}
-	var dp driver.Process
-	err := h.do(ctx, "exec", func() (err error) {
-		dp, err = h.drv.Start(tctx, dc)
-		return err
-	})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	p := &Process{
-		h: h, p: dp, cmd: cmd.String(), started: time.Now(),
-		cancel: cancel, tctx: tctx, ctx: ctx,
-		stdout: stdout, stderr: stderr,
-		done: make(chan struct{}),
-	}
-	go p.wait()
-	return p, nil
+	return h.start(ctx, "exec", cmd, h.drv.Start)
 }
 
 // FileInfo describes a file or directory in a sandbox.
@@ -235,7 +199,7 @@ func (h *Handle) NewReader(ctx context.Context, name string) (io.ReadCloser, err
 		return nil, err
 	}
 	var r io.ReadCloser
-	err = h.do(ctx, "read", func() (err error) {
+	err = h.do(ctx, "read", func(ctx context.Context) (err error) {
 		r, err = h.drv.Open(ctx, p)
 		return err
 	})
@@ -255,7 +219,7 @@ func (h *Handle) WriteFrom(ctx context.Context, name string, r io.Reader) error 
 	if err != nil {
 		return err
 	}
-	return h.do(ctx, "write", func() error { return h.drv.Write(ctx, p, r) })
+	return h.do(ctx, "write", func(ctx context.Context) error { return h.drv.Write(ctx, p, r) })
 }
 
 // Upload writes many files, in as few round trips as the provider allows.
@@ -271,7 +235,7 @@ func (h *Handle) Upload(ctx context.Context, files ...File) error {
 		}
 		df[i] = driver.File{Path: p, Content: f.Content}
 	}
-	return h.do(ctx, "upload", func() error {
+	return h.do(ctx, "upload", func(ctx context.Context) error {
 		if u, ok := h.drv.(driver.Uploader); ok {
 			return u.Upload(ctx, df)
 		}
@@ -291,7 +255,7 @@ func (h *Handle) Stat(ctx context.Context, name string) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	var fi driver.FileInfo
-	err = h.do(ctx, "stat", func() (err error) {
+	err = h.do(ctx, "stat", func(ctx context.Context) (err error) {
 		fi, err = h.drv.Stat(ctx, p)
 		return err
 	})
@@ -305,7 +269,7 @@ func (h *Handle) ListDir(ctx context.Context, name string) ([]FileInfo, error) {
 		return nil, err
 	}
 	var dfs []driver.FileInfo
-	err = h.do(ctx, "list", func() (err error) {
+	err = h.do(ctx, "list", func(ctx context.Context) (err error) {
 		dfs, err = h.drv.ListDir(ctx, p)
 		return err
 	})
@@ -326,7 +290,7 @@ func (h *Handle) MakeDir(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return h.do(ctx, "mkdir", func() error { return h.drv.MakeDir(ctx, p) })
+	return h.do(ctx, "mkdir", func(ctx context.Context) error { return h.drv.MakeDir(ctx, p) })
 }
 
 // Remove removes the file or directory tree at name. A missing path is an
@@ -336,13 +300,13 @@ func (h *Handle) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return h.do(ctx, "remove", func() error { return h.drv.Remove(ctx, p) })
+	return h.do(ctx, "remove", func(ctx context.Context) error { return h.drv.Remove(ctx, p) })
 }
 
 // State reports the sandbox's lifecycle state.
 func (h *Handle) State(ctx context.Context) (State, error) {
 	var s string
-	err := h.do(ctx, "state", func() (err error) {
+	err := h.do(ctx, "state", func(ctx context.Context) (err error) {
 		s, err = h.drv.State(ctx)
 		return err
 	})
@@ -355,7 +319,7 @@ func (h *Handle) SetTimeout(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return WrapError(h.provider, "set-timeout", Errorf(ErrInvalid, "timeout %s is not positive", d))
 	}
-	return h.do(ctx, "set-timeout", func() error {
+	return h.do(ctx, "set-timeout", func(ctx context.Context) error {
 		t, ok := h.drv.(driver.TimeoutSetter)
 		if !ok {
 			return h.unsupported("timeouts")
@@ -368,7 +332,7 @@ func (h *Handle) SetTimeout(ctx context.Context, d time.Duration) error {
 // resumes it (Outcome Resumed). The Handle stays open but its commands fail
 // with ErrState until then.
 func (h *Handle) Pause(ctx context.Context) error {
-	return h.do(ctx, "pause", func() error {
+	return h.do(ctx, "pause", func(ctx context.Context) error {
 		p, ok := h.drv.(driver.Pauser)
 		if !ok {
 			return h.unsupported("pause")
@@ -380,7 +344,7 @@ func (h *Handle) Pause(ctx context.Context) error {
 // Stop stops the sandbox, keeping its files but not its processes; the next
 // Attach starts it again (Outcome Started).
 func (h *Handle) Stop(ctx context.Context) error {
-	return h.do(ctx, "stop", func() error {
+	return h.do(ctx, "stop", func(ctx context.Context) error {
 		s, ok := h.drv.(driver.Stopper)
 		if !ok {
 			return h.unsupported("stop")
@@ -405,7 +369,7 @@ func (h *Handle) Destroy(ctx context.Context) error {
 	if h.destroyed.Load() {
 		return nil
 	}
-	err := h.do(ctx, "destroy", func() error { return h.drv.Destroy(ctx) })
+	err := h.do(ctx, "destroy", func(ctx context.Context) error { return h.drv.Destroy(ctx) })
 	if err != nil {
 		return err
 	}
@@ -424,9 +388,18 @@ func (h *Handle) As(target any) bool {
 	return ok && a.As(target)
 }
 
-// do runs one driver operation: closed and ctx checks, timing, logging and
-// error wrapping, the same for every provider.
-func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
+// do runs one driver operation in a span of its own: closed and ctx checks,
+// timing, logging and error wrapping, the same for every provider. fn gets
+// the span's ctx.
+func (h *Handle) do(ctx context.Context, op string, fn func(context.Context) error) error {
+	ctx, span := h.startSpan(ctx, op)
+	err := h.run(ctx, op, fn)
+	endSpan(span, err)
+	return err
+}
+
+// run is do without the span, for operations whose span is longer.
+func (h *Handle) run(ctx context.Context, op string, fn func(context.Context) error) error {
 	if h.closed.Load() {
 		return &Error{Provider: h.provider, Op: op, Kind: ErrClosed}
 	}
@@ -434,7 +407,7 @@ func (h *Handle) do(ctx context.Context, op string, fn func() error) error {
 		return err
 	}
 	start := time.Now()
-	err := WrapError(h.provider, op, fn())
+	err := WrapError(h.provider, op, fn(ctx))
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{slog.String("op", op), slog.Duration("took", time.Since(start))}
 		if err != nil {

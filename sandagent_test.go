@@ -284,3 +284,14 @@ func TestReapSelects(t *testing.T) {
 	_, err = sandagent.Reap(context.Background(), m, sandagent.ReapOptions{})
 	require.ErrorIs(t, err, sandagent.ErrAuth)
 }
+
+// Exit status 127, the shell's "not found", is the one outcome of a missing
+// program on every provider: it matches ErrNotFound, other codes do not.
+func TestExitError127IsNotFound(t *testing.T) {
+	for code, want := range map[int]bool{127: true, 1: false, -1: false, 126: false} {
+		err := error(&sandagent.ExitError{Result: &sandagent.Result{ExitCode: code}})
+		require.Equal(t, want, errors.Is(err, sandagent.ErrNotFound), "exit %d", code)
+		require.Equal(t, want, errors.Is(err, fs.ErrNotExist), "exit %d", code)
+		require.False(t, errors.Is(err, sandagent.ErrInvalid))
+	}
+}

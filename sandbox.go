@@ -30,7 +30,8 @@ const (
 	// Resumed: a paused sandbox matched and was resumed, memory intact.
 	Resumed
 	// Started: a stopped or archived sandbox matched and was started again;
-	// its files are intact, its processes are not.
+	// its files are intact where the provider keeps them (Sandock keeps only
+	// its volumes'), its processes are not.
 	Started
 )
 

@@ -88,7 +88,7 @@ func targets(b *testing.B) []target {
 	ts = append(ts, target{
 		name: "sandbase", requests: bs.Requests, named: true, pause: true,
 		sandbox: func(b *testing.B, name, id string) sandagent.Sandbox {
-			opts := []sandbase.Option{sandbase.WithAPIURL(bs.URL), sandbase.WithAPIKey(bs.APIKey())}
+			opts := []sandbase.Option{sandbase.WithAPIURL(bs.URL), sandbase.WithSandboxURL(bs.URL), sandbase.WithTemplate("base"), sandbase.WithAPIKey(bs.APIKey())}
 			if name != "" {
 				opts = append(opts, sandbase.WithName(name))
 			}

@@ -13,7 +13,7 @@ import (
 // Attach attaches to the configured sandbox, starting it if needed, or
 // creates it. See the package documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {

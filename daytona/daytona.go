@@ -112,6 +112,7 @@ import (
 	"time"
 
 	apiclient "github.com/daytonaio/daytona/libs/api-client-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/httpx"
@@ -159,6 +160,7 @@ type Sandbox struct {
 	orgID                   string
 	hc                      *http.Client
 	logger                  *slog.Logger
+	tp                      trace.TracerProvider
 	waitTimeout             time.Duration
 	pollMin, pollMax        time.Duration
 	pageSize                int
@@ -420,6 +422,13 @@ func WithHTTPClient(c *http.Client) Option {
 	}
 }
 
+// WithTracerProvider traces Attach, the Handle's operations and each HTTP
+// request with tp (default: the global TracerProvider, a no-op until the
+// program installs one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
+}
+
 // WithLogger logs requests and operations at debug level.
 func WithLogger(l *slog.Logger) Option { return func(s *Sandbox) error { s.logger = l; return nil } }
 
@@ -476,10 +485,7 @@ func cmpOr(vals ...string) string {
 // setupClients makes the API client and the toolbox HTTP client: one
 // transport, with the shared retry policy for idempotent requests.
 func (s *Sandbox) setupClients() {
-	hc := s.hc
-	if hc == nil {
-		hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
+	hc := httpx.Traced(s.hc, ProviderName, s.tp)
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport

@@ -14,6 +14,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -65,6 +66,14 @@ type Cmd struct {
 	Timeout time.Duration     // 0: none; ctx also expires then, this is for server-side limits
 }
 
+// ErrProgramNotFound is matched by the error a driver's Start returns when
+// the program of Cmd.Args does not exist and the provider reports that as
+// a failure to start. The Handle turns it into what a shell gives everywhere
+// else: the command wrote a "not found" line to stderr and exited with 127.
+// A sandbox that starts every command through a shell reports exit 127
+// itself and never needs it.
+var ErrProgramNotFound = errors.New("program not found")
+
 // Process is a started command.
 type Process interface {
 	// PID is the process id inside the sandbox, or 0 when the provider has none.
@@ -87,7 +96,8 @@ type Pauser interface {
 }
 
 // Stopper is implemented by a Handle that can stop its sandbox, keeping
-// files but not memory, so that the next Attach starts it again.
+// files (where the provider keeps them: Sandock keeps only its volumes')
+// but not memory, so that the next Attach starts it again.
 type Stopper interface {
 	Stop(ctx context.Context) error
 }

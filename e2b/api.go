@@ -14,25 +14,6 @@ import (
 	"github.com/sandagent/sandagent/internal/e2bapi"
 )
 
-// dialect is E2B's own: the X-API-Key header, E2B's 409s.
-var dialect = e2bapi.Dialect{Provider: ProviderName, UserAgent: userAgent}
-
-// newSandbox is the body of POST /sandboxes.
-type newSandbox struct {
-	TemplateID    string            `json:"templateID"`
-	Timeout       int32             `json:"timeout"`
-	AutoPause     bool              `json:"autoPause,omitempty"`
-	AutoResume    *autoResume       `json:"autoResume,omitempty"`
-	Secure        bool              `json:"secure"`
-	AllowInternet bool              `json:"allow_internet_access"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
-	EnvVars       map[string]string `json:"envVars,omitempty"`
-}
-
-type autoResume struct {
-	Enabled bool `json:"enabled"`
-}
-
 // seconds is d in whole seconds, rounded up as the SDKs do, within int32.
 func seconds(d time.Duration) int32 { return e2bapi.Seconds(d) }
 
@@ -64,7 +45,7 @@ func list(ctx context.Context, api *e2bapi.Client, f Filter) iter.Seq2[e2bapi.Sa
 				return
 			}
 			if err := json.Unmarshal(r.Body(), &page); err != nil {
-				yield(e2bapi.Sandbox{}, &sandagent.Error{Provider: ProviderName, Op: "list", Message: "malformed sandbox list", Err: err})
+				yield(e2bapi.Sandbox{}, &sandagent.Error{Provider: api.Provider(), Op: "list", Message: "malformed sandbox list", Err: err})
 				return
 			}
 			for _, sb := range page {

@@ -72,7 +72,10 @@ func TestConformance(t *testing.T) {
 			return sb
 		},
 		Lacks: map[sandboxtest.Capability]string{
-			sandboxtest.Stop: "E2B sandboxes are paused or killed, never stopped",
+			sandboxtest.Stop:     "E2B sandboxes are paused or killed, never stopped",
+			sandboxtest.PTY:      "not wired in yet: envd's process Start with its pty option",
+			sandboxtest.Fork:     "not wired in yet: POST /sandboxes/{id}/fork",
+			sandboxtest.Snapshot: "not wired in yet: POST /sandboxes/{id}/snapshots",
 		},
 	})
 }
@@ -89,18 +92,18 @@ func TestRequestCounts(t *testing.T) {
 
 	h := attach(t, srv, e2b.WithName("counted"))
 	require.Equal(t, sandagent.Created, h.Outcome())
-	require.Equal(t, []string{"GET /v2/sandboxes", "POST /sandboxes", "GET /v2/sandboxes"}, requests(srv),
+	require.Equal(t, []string{"GET /v2/sandboxes", "POST /v2/sandboxes", "GET /v2/sandboxes"}, requests(srv),
 		"create by name: look up, create, look again to converge")
 	require.NoError(t, h.Close())
 
 	h = attach(t, srv, e2b.WithName("counted"))
 	require.Equal(t, sandagent.Reused, h.Outcome())
-	require.Equal(t, []string{"GET /v2/sandboxes", "POST /sandboxes/" + h.ID() + "/connect"}, requests(srv),
+	require.Equal(t, []string{"GET /v2/sandboxes", "POST /v2/sandboxes/" + h.ID() + "/connect"}, requests(srv),
 		"attach by name of a running sandbox: 2 requests")
 
 	h2 := attach(t, srv, e2b.WithID(h.ID()))
 	require.Equal(t, sandagent.Reused, h2.Outcome())
-	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/connect"}, requests(srv), "attach by id: 1 request")
+	require.Equal(t, []string{"POST /v2/sandboxes/" + h.ID() + "/connect"}, requests(srv), "attach by id: 1 request")
 
 	res, err := h2.Exec(ctx, &sandagent.Cmd{Args: []string{"echo", "hi"}})
 	require.NoError(t, err)
@@ -143,7 +146,7 @@ func TestLookupFailsClosed(t *testing.T) {
 			require.ErrorAs(t, err, &e)
 			require.Equal(t, tc.status, e.Status)
 			require.NotContains(t, err.Error(), srv.APIKey())
-			require.Zero(t, srv.Requests.Count(http.MethodPost, "/sandboxes"), "no create after a failed lookup")
+			require.Zero(t, srv.Requests.Count(http.MethodPost, "/v2/sandboxes"), "no create after a failed lookup")
 		})
 	}
 
@@ -220,6 +223,29 @@ func TestTimeoutKillsWithoutKeepAlive(t *testing.T) {
 	require.NoError(t, err)
 	_, err = sb.Attach(t.Context())
 	require.ErrorIs(t, err, sandagent.ErrNotFound)
+}
+
+// TestResumeWithoutMemory: WithResumeMemory(false) boots the paused
+// sandbox afresh from its files: they stay, its processes do not.
+func TestResumeWithoutMemory(t *testing.T) {
+	srv := server(t)
+	ctx := t.Context()
+	h := attach(t, srv)
+	defer h.Destroy(context.Background())
+	require.NoError(t, h.WriteFile(ctx, "f.txt", []byte("kept")))
+	_, err := h.Exec(ctx, &sandagent.Cmd{Shell: "nohup sleep 600 >/dev/null 2>&1 & echo $! > bg.pid"})
+	require.NoError(t, err)
+	require.NoError(t, h.Pause(ctx))
+
+	h2 := attach(t, srv, e2b.WithID(h.ID()), e2b.WithResumeMemory(false))
+	require.Equal(t, sandagent.Resumed, h2.Outcome())
+	got, err := h2.ReadFile(ctx, "f.txt")
+	require.NoError(t, err)
+	require.Equal(t, "kept", string(got))
+	// Killed: gone, or a zombie not reaped yet.
+	res, err := h2.Exec(ctx, &sandagent.Cmd{Shell: `st=$(ps -o stat= -p "$(cat bg.pid)"); case "$st" in ""|Z*) echo gone;; *) echo alive;; esac`})
+	require.NoError(t, err)
+	require.Equal(t, "gone\n", string(res.Stdout), "a cold boot: the processes are gone")
 }
 
 func TestPausedIsResumed(t *testing.T) {
@@ -363,7 +389,7 @@ func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestFailureAfterCreateDestroysIt(t *testing.T) {
 	srv := server(t)
 	t.Run("lookup after create fails", func(t *testing.T) {
-		hc := &http.Client{Transport: &hookTransport{method: http.MethodPost, path: "/sandboxes", after: func() {
+		hc := &http.Client{Transport: &hookTransport{method: http.MethodPost, path: "/v2/sandboxes", after: func() {
 			srv.Faults.FailNext(1, "/v2/sandboxes", http.StatusUnauthorized)
 		}}}
 		sb, err := e2b.New(opts(srv, e2b.WithName("doomed"), e2b.WithHTTPClient(hc))...)
@@ -376,7 +402,7 @@ func TestFailureAfterCreateDestroysIt(t *testing.T) {
 		srv.Requests.Reset()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		hc := &http.Client{Transport: &hookTransport{method: http.MethodPost, path: "/sandboxes", after: cancel}}
+		hc := &http.Client{Transport: &hookTransport{method: http.MethodPost, path: "/v2/sandboxes", after: cancel}}
 		sb, err := e2b.New(opts(srv, e2b.WithHTTPClient(hc))...)
 		require.NoError(t, err)
 		_, err = sb.Attach(ctx)
@@ -450,8 +476,11 @@ func TestNative(t *testing.T) {
 	require.Equal(t, "x", string(got))
 }
 
+// TestInsecure: secure=false is v1's flag (v2 secures every sandbox), so
+// it takes a service that serves v1 only.
 func TestInsecure(t *testing.T) {
-	srv := server(t)
+	srv := e2btest.NewServer(e2btest.WithV1Only())
+	t.Cleanup(srv.Close)
 	h := attach(t, srv, e2b.WithSecure(false))
 	defer h.Destroy(context.Background())
 	var n e2b.Native
@@ -460,6 +489,47 @@ func TestInsecure(t *testing.T) {
 	res, err := h.Exec(t.Context(), &sandagent.Cmd{Args: []string{"true"}})
 	require.NoError(t, err)
 	require.Zero(t, res.ExitCode)
+}
+
+// TestV1Fallback: against a service without the v2 routes, the client
+// falls back to v1 once, remembers it, and keeps its request counts.
+func TestV1Fallback(t *testing.T) {
+	srv := e2btest.NewServer(e2btest.WithV1Only())
+	t.Cleanup(srv.Close)
+	sb, err := e2b.New(opts(srv, e2b.WithName("old"))...)
+	require.NoError(t, err)
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	defer h.Destroy(context.Background())
+	require.Equal(t, sandagent.Created, h.Outcome())
+	require.Equal(t, []string{"GET /v2/sandboxes", "POST /v2/sandboxes", "POST /sandboxes", "GET /v2/sandboxes"}, requests(srv),
+		"v2 create is 404: v1 once")
+	var n e2b.Native
+	require.True(t, h.As(&n))
+	require.NotEmpty(t, n.EnvdAccessToken, "v1 with secure")
+
+	h2, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, sandagent.Reused, h2.Outcome())
+	require.Equal(t, []string{"GET /v2/sandboxes", "POST /sandboxes/" + h.ID() + "/connect"}, requests(srv),
+		"v1 remembered: attach by name, 2 requests")
+	res, err := h2.Exec(t.Context(), &sandagent.Cmd{Args: []string{"echo", "old"}})
+	require.NoError(t, err)
+	require.Equal(t, "old\n", string(res.Stdout))
+
+	// A v2 404 that names what is missing is the route's own answer.
+	srv2 := server(t)
+	missing, err := e2b.New(opts(srv2, e2b.WithID("inosuch0000000000000"))...)
+	require.NoError(t, err)
+	_, err = missing.Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+	require.Equal(t, []string{"POST /v2/sandboxes/inosuch0000000000000/connect"}, requests(srv2), "no v1 retry")
+	tmpl, err := e2b.New(opts(srv2, e2b.WithTemplate("nosuch"))...)
+	require.NoError(t, err)
+	_, err = tmpl.Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrNotFound)
+	require.ErrorContains(t, err, "template 'nosuch' not found")
+	require.Equal(t, []string{"POST /v2/sandboxes"}, requests(srv2), "no v1 retry")
 }
 
 func TestOpenURL(t *testing.T) {
@@ -577,7 +647,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 			{Path: "/files", Status: http.StatusUnauthorized, Body: `{"code":401,"message":"bad token ` + token + `"}`}},
 		{{Method: http.MethodPost, Status: http.StatusTooManyRequests}},
 		{{Method: http.MethodPost, Status: http.StatusInternalServerError}},
-		{{Method: http.MethodPost, Path: "/sandboxes", Status: http.StatusInternalServerError, Body: fmt.Sprintf(echo, 500)},
+		{{Method: http.MethodPost, Path: "/v2/sandboxes", Status: http.StatusInternalServerError, Body: fmt.Sprintf(echo, 500)},
 			{Method: http.MethodPost, Path: "/process.Process/", Status: http.StatusInternalServerError, Body: envdEcho}},
 	} {
 		for _, f := range faults {

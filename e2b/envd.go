@@ -41,9 +41,10 @@ func host(port int, id, domain string) string {
 // envdTransport adds the routing and access headers to every envd request,
 // and turns the proxy's 502 (the sandbox is not running) into ErrState.
 type envdTransport struct {
-	base   http.RoundTripper
-	id     string
-	header http.Header
+	base     http.RoundTripper
+	provider string
+	id       string
+	header   http.Header
 }
 
 func (t *envdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -58,7 +59,7 @@ func (t *envdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode == http.StatusBadGateway {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
-		return nil, &sandagent.Error{Provider: ProviderName, Status: http.StatusBadGateway, Kind: sandagent.ErrState,
+		return nil, &sandagent.Error{Provider: t.provider, Status: http.StatusBadGateway, Kind: sandagent.ErrState,
 			Message: fmt.Sprintf("sandbox %s is not running (paused, timed out or killed)", t.id)}
 	}
 	return resp, nil
@@ -66,7 +67,7 @@ func (t *envdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // envdClient returns the HTTP client for one sandbox's envd: hc's
 // connections, with the sandbox's headers.
-func envdClient(hc *http.Client, id, token string) *http.Client {
+func envdClient(hc *http.Client, provider, userAgent, id, token string) *http.Client {
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport
@@ -79,7 +80,7 @@ func envdClient(hc *http.Client, id, token string) *http.Client {
 		h.Set("X-Access-Token", token)
 	}
 	c := *hc
-	c.Transport = &envdTransport{base: base, id: id, header: h}
+	c.Transport = &envdTransport{base: base, provider: provider, id: id, header: h}
 	return &c
 }
 
@@ -106,7 +107,7 @@ func (h *handle) rpcErr(ctx context.Context, op string, err error) error {
 		c.Op = op
 		return &c
 	}
-	e := &sandagent.Error{Provider: ProviderName, Op: op, Message: httpx.Redact(err.Error(), h.secrets...)}
+	e := &sandagent.Error{Provider: h.provider, Op: op, Message: httpx.Redact(err.Error(), h.secrets...)}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		e.Kind = codeKind(ce.Code())
@@ -133,6 +134,14 @@ func codeKind(c connect.Code) error {
 		return sandagent.ErrTimeout
 	case connect.CodeUnimplemented:
 		return sandagent.ErrUnsupported
+	case connect.CodeUnavailable:
+		// The proxy's or the network's: as the proxy's 502, the sandbox is
+		// not running or not reachable (the SDKs say "probably not running").
+		return sandagent.ErrState
+	case connect.CodeCanceled:
+		// Not our ctx (rpcErr checks it first): the call was aborted on the
+		// way, as by a proxy's deadline (the SDKs' TimeoutError).
+		return sandagent.ErrTimeout
 	}
 	return nil
 }
@@ -145,14 +154,20 @@ func (h *handle) filesErr(op string, status int, header http.Header, body []byte
 			c.Op = op
 			return &c
 		}
-		return httpx.Check(ProviderName, op, nil, err, nil, h.secrets...)
+		return httpx.Check(h.provider, op, nil, err, nil, h.secrets...)
 	}
-	return httpx.StatusError(ProviderName, op, status, header, body, nil, h.secrets...)
+	err = httpx.StatusError(h.provider, op, status, header, body, nil, h.secrets...)
+	if e, ok := err.(*sandagent.Error); ok && status == http.StatusInsufficientStorage && e.Kind == nil {
+		// envd's 507: "not enough disk space available" (or inodes).
+		e.Kind = sandagent.ErrState
+	}
+	return err
 }
 
 // spawnFailed tells whether an invalid_argument from Start says the program
-// does not exist: envd reports every spawn failure as invalid_argument, with
-// Go's exec error text (`exec: "x": executable file not found in $PATH`).
+// does not exist: envd before 0.5.4 reported every spawn failure as
+// invalid_argument, with Go's exec error text (`exec: "x": executable file
+// not found in $PATH`). Since 0.5.4 a missing program is exit 127.
 func spawnFailed(err error) bool {
 	var e *sandagent.Error
 	return errors.As(err, &e) && e.Kind == sandagent.ErrInvalid &&

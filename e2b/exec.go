@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -23,12 +24,13 @@ const stdinChunk = 64 << 10
 // Start runs c with Process.Start and returns once envd reports the pid.
 // The stream then delivers output and, at the end, the exit code.
 func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, error) {
-	cfg := &process.ProcessConfig{Envs: c.Env}
+	argv := c.Args
 	if c.Shell != "" {
-		cfg.Cmd, cfg.Args = "/bin/bash", []string{"-l", "-c", c.Shell}
-	} else {
-		cfg.Cmd, cfg.Args = c.Args[0], c.Args[1:]
+		argv = []string{"/bin/bash", "-l", "-c", c.Shell}
 	}
+	// The command leads a process group of its own, so that a kill reaches
+	// its children too: envd signals the pid alone.
+	cfg := &process.ProcessConfig{Envs: c.Env, Cmd: "/bin/sh", Args: append([]string{"-c", groupScript, "sh"}, argv...)}
 	if c.Dir != "" {
 		cfg.Cwd = proto.String(c.Dir)
 	}
@@ -56,7 +58,7 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 			pid = st.GetPid()
 			if pid == 0 {
 				_ = evs.end()
-				return nil, wrap("exec", sandagent.Errorf(nil, "envd reported pid 0"))
+				return nil, h.wrap("exec", sandagent.Errorf(nil, "envd reported pid 0"))
 			}
 		}
 	}
@@ -70,11 +72,11 @@ func (h *handle) Start(ctx context.Context, c *driver.Cmd) (driver.Process, erro
 
 func (h *handle) startErr(ctx context.Context, err error) error {
 	err = h.rpcErr(ctx, "exec", err)
-	if spawnFailed(err) {
+	if spawnFailed(err) { // envd before 0.5.4: the Handle makes it exit 127
 		var e *sandagent.Error
 		errors.As(err, &e)
 		c := *e
-		c.Kind = sandagent.ErrNotFound
+		c.Kind, c.Err = sandagent.ErrNotFound, driver.ErrProgramNotFound
 		return &c
 	}
 	return err
@@ -125,21 +127,46 @@ func (p *proc) run(ctx context.Context, evs *events, stdout, stderr io.Writer) {
 		if dl, ok := ctx.Deadline(); ok && code == -1 && time.Until(dl) < 100*time.Millisecond {
 			<-ctx.Done()
 		}
+		if ctx.Err() != nil { // envd killed the pid alone: its children too
+			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+			defer cancel()
+			p.h.signalGroup(kctx, p.pid, process.Signal_SIGNAL_SIGKILL)
+		}
 		return
 	}
 	p.kill(ctx)
 	p.err = p.h.streamErr(ctx, "exec", err)
 }
 
+// groupScript runs "$@" as the leader of a new session and process group
+// (setsid(1) execs it in place, keeping the pid, since envd's processes
+// lead no group), where the sandbox has setsid; else as is.
+const groupScript = `command -v setsid >/dev/null 2>&1 && exec setsid "$@"; exec "$@"`
+
+// groupKillScript sends the signal $1 to the process group $2.
+const groupKillScript = `kill -s "$1" -- "-$2" 2>/dev/null; exit 0`
+
 // killTimeout bounds the SIGKILL sent when a stream ends early.
 const killTimeout = 10 * time.Second
 
-// kill sends SIGKILL, even after ctx ended, and ignores failures: the
-// process may be gone already.
+// kill sends SIGKILL to the process and its group, even after ctx ended,
+// and waits (within killTimeout) until envd reports the process ended, so
+// that Wait returns once it is gone. Failures are ignored: the process may
+// be gone already.
 func (p *proc) kill(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
 	defer cancel()
-	_ = p.signal(ctx, process.Signal_SIGNAL_SIGKILL)
+	if p.signal(ctx, process.Signal_SIGNAL_SIGKILL) != nil {
+		return
+	}
+	// Connect answers start and, once the process has been reaped, end.
+	stream, err := p.h.proc.Connect(ctx, connect.NewRequest(&process.ConnectRequest{Process: p.selector()}))
+	if err != nil {
+		return
+	}
+	for stream.Receive() && stream.Msg().GetEvent().GetEnd() == nil {
+	}
+	_ = stream.Close()
 }
 
 // Signal sends SIGTERM or SIGKILL, the signals envd knows.
@@ -161,12 +188,42 @@ func (p *proc) Signal(ctx context.Context, sig os.Signal) error {
 	return p.signal(ctx, s)
 }
 
+// signal sends s to the process with SendSignal (which reaches the pid
+// alone, and makes envd stop waiting for output the children may hold) and,
+// at the same time, to its process group with a second command.
 func (p *proc) signal(ctx context.Context, s process.Signal) error {
+	group := make(chan struct{})
+	go func() {
+		defer close(group)
+		p.h.signalGroup(ctx, p.pid, s)
+	}()
 	_, err := p.h.proc.SendSignal(ctx, connect.NewRequest(&process.SendSignalRequest{
 		Process: p.selector(),
 		Signal:  s,
 	}))
+	<-group
 	return p.h.rpcErr(ctx, "signal", err)
+}
+
+// signalGroup sends s to process group pgid with kill(1), and waits for it
+// to be sent. Failures are ignored: the group may be gone, or may never
+// have been (a sandbox without setsid).
+func (h *handle) signalGroup(ctx context.Context, pgid uint32, s process.Signal) {
+	name := "KILL"
+	if s == process.Signal_SIGNAL_SIGTERM {
+		name = "TERM"
+	}
+	cfg := &process.ProcessConfig{Cmd: "/bin/sh", Args: []string{"-c", groupKillScript, "sh", name, strconv.FormatUint(uint64(pgid), 10)}}
+	stream, err := h.proc.Start(ctx, connect.NewRequest(&process.StartRequest{Process: cfg, Stdin: proto.Bool(false)}))
+	if err != nil {
+		return
+	}
+	for stream.Receive() {
+		if stream.Msg().GetEvent().GetEnd() != nil {
+			break
+		}
+	}
+	_ = stream.Close()
 }
 
 func (p *proc) selector() *process.ProcessSelector { return pidSelector(p.pid) }
@@ -218,7 +275,7 @@ func (p *proc) failStdin(ctx context.Context, op string, err error) {
 			return
 		}
 	} else {
-		err = &sandagent.Error{Provider: ProviderName, Op: "stdin", Message: "reading Cmd.Stdin failed", Err: err}
+		err = &sandagent.Error{Provider: p.h.provider, Op: "stdin", Message: "reading Cmd.Stdin failed", Err: err}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -25,9 +25,11 @@ import (
 
 // handle implements driver.Handle for one E2B sandbox.
 type handle struct {
+	provider string
 	api      *e2bapi.Client
 	sb       e2bapi.Sandbox
 	domain   string
+	portsURL string       // with WithSandboxURL: where ports are reached, by routing headers
 	secrets  []string     // the API key and the envd access token
 	hc       *http.Client // envd's: the sandbox's headers on the Sandbox's connections
 	filesURL string
@@ -54,27 +56,33 @@ func (s *Sandbox) handle(sb e2bapi.Sandbox, outcome sandagent.Outcome) *sandagen
 		domain = *sb.Domain
 	}
 	rpcURL, filesURL := s.envdURLs(sb.SandboxID, domain)
-	hc := envdClient(s.hc, sb.SandboxID, sb.EnvdAccessToken)
+	hc := envdClient(s.hc, s.svc.Provider, s.svc.UserAgent, sb.SandboxID, sb.EnvdAccessToken)
 	h := &handle{
-		api:       s.api,
-		sb:        sb,
-		domain:    domain,
-		secrets:   []string{s.apiKey, sb.EnvdAccessToken},
-		hc:        hc,
-		filesURL:  filesURL,
-		proc:      processconnect.NewProcessClient(hc, rpcURL),
+		provider: s.svc.Provider,
+		api:      s.api,
+		sb:       sb,
+		domain:   domain,
+		portsURL: s.sandboxURL,
+		secrets:  []string{s.apiKey, sb.EnvdAccessToken},
+		hc:       hc,
+		filesURL: filesURL,
+		// Output streams are not compressed: envd would gzip every output
+		// event for a client that accepts it (connect-go's default), which
+		// costs more CPU on both ends than it saves on the wire; the SDKs
+		// do not ask for it either.
+		proc:      processconnect.NewProcessClient(hc, rpcURL, connect.WithAcceptCompression("gzip", nil, nil)),
 		fs:        filesystemconnect.NewFilesystemClient(hc, rpcURL),
 		keepalive: cmp.Or(s.keepalive, keepaliveInterval),
 		files: httpx.NewClient(httpx.Options{
-			Provider:   ProviderName,
+			Provider:   s.svc.Provider,
 			BaseURL:    filesURL,
 			HTTPClient: hc,
 			Logger:     s.logger,
-			UserAgent:  userAgent,
+			UserAgent:  s.svc.UserAgent,
 		}),
 	}
 	return sandagent.NewHandle(h, sandagent.Attachment{
-		Provider:      ProviderName,
+		Provider:      s.svc.Provider,
 		ID:            sb.SandboxID,
 		Name:          s.name,
 		LookupWorkdir: h.workdir,
@@ -164,7 +172,7 @@ func (h *handle) post(ctx context.Context, op string, files []driver.File) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &sandagent.Error{Provider: ProviderName, Op: op, Message: "reading the content to write failed", Err: src.err}
+		return &sandagent.Error{Provider: h.provider, Op: op, Message: "reading the content to write failed", Err: src.err}
 	}
 	if err != nil {
 		return h.filesErr(op, 0, nil, nil, err)
@@ -285,7 +293,7 @@ func (h *handle) State(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if sb.State == "" { // an answer that was not the sandbox object
-		return "", &sandagent.Error{Provider: ProviderName, Op: "state", Message: "unexpected response: no sandbox state"}
+		return "", &sandagent.Error{Provider: h.provider, Op: "state", Message: "unexpected response: no sandbox state"}
 	}
 	return string(state(sb.State)), nil
 }
@@ -337,7 +345,7 @@ func (n *Native) Move(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return wrap("move", err)
 	}
-	return wrap("move", h.move(ctx, src, dst))
+	return h.wrap("move", h.move(ctx, src, dst))
 }
 
 // handle returns the handle n came from.

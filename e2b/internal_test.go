@@ -88,10 +88,17 @@ func TestCodeKind(t *testing.T) {
 		connect.CodeFailedPrecondition: sandagent.ErrState,
 		connect.CodeDeadlineExceeded:   sandagent.ErrTimeout,
 		connect.CodeUnimplemented:      sandagent.ErrUnsupported,
+		connect.CodeUnavailable:        sandagent.ErrState,   // as the proxy's 502
+		connect.CodeCanceled:           sandagent.ErrTimeout, // aborted on the way
 		connect.CodeInternal:           nil,
 	} {
 		require.Equal(t, kind, codeKind(code), code.String())
 	}
+	// A canceled call whose ctx we cancelled is our ctx's error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := (&handle{}).rpcErr(ctx, "stat", connect.NewError(connect.CodeCanceled, context.Canceled))
+	require.Equal(t, context.Canceled, err)
 }
 
 // A server that echoes credentials in its error messages must not get them
@@ -100,7 +107,7 @@ func TestSecretsRedacted(t *testing.T) {
 	const key, token = "e2b_0123456789abcdef0123", "tok_secret_0123456789"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == "/sandboxes/iabc/connect":
+		case r.URL.Path == "/v2/sandboxes/iabc/connect":
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"templateID":"base","sandboxID":"iabc","clientID":"6532622b","envdVersion":"0.6.13","envdAccessToken":"` + token + `"}`))
 		case strings.HasPrefix(r.URL.Path, "/filesystem."):

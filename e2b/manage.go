@@ -17,11 +17,14 @@ func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] 
 	return func(yield func(sandagent.Info, error) bool) {
 		for sb, err := range list(ctx, s.api, Filter{Metadata: map[string]string{ManagedKey: "true"}}) {
 			if err != nil {
-				yield(sandagent.Info{}, wrap("list", err))
+				yield(sandagent.Info{}, s.wrap("list", err))
 				return
 			}
+			if sb.Metadata[ManagedKey] != "true" { // a service that ignores the filter
+				continue
+			}
 			info := sandagent.Info{
-				Provider: ProviderName, ID: sb.SandboxID, Name: sb.Metadata[NameKey],
+				Provider: s.svc.Provider, ID: sb.SandboxID, Name: sb.Metadata[NameKey],
 				State: state(sb.State), CreatedAt: sb.StartedAt, Labels: sb.Metadata,
 			}
 			if !yield(info, nil) {
@@ -34,5 +37,5 @@ func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] 
 // Kill kills the sandbox id for good, without attaching to it (one DELETE;
 // a paused sandbox is not resumed first). One already gone is not an error.
 func (s *Sandbox) Kill(ctx context.Context, id string) error {
-	return wrap("kill", s.api.Kill(ctx, id))
+	return s.wrap("kill", s.api.Kill(ctx, id))
 }

@@ -59,7 +59,7 @@ func TestLostCreateResponseIsAdopted(t *testing.T) {
 	t.Cleanup(srv.Close)
 	sb, err := e2b.New(e2b.WithAPIURL(srv.URL), e2b.WithSandboxURL(srv.URL), e2b.WithAPIKey(srv.APIKey()), e2b.WithName("lost"))
 	require.NoError(t, err)
-	srv.Faults.Add(emu.Fault{Method: "POST", Path: "/sandboxes", Reset: emu.ResetAfter})
+	srv.Faults.Add(emu.Fault{Method: "POST", Path: "/v2/sandboxes", Reset: emu.ResetAfter})
 	h, err := sb.Attach(t.Context())
 	require.NoError(t, err, "the sandbox the lost response made is found by name")
 	t.Cleanup(func() { _ = h.Destroy(t.Context()) })

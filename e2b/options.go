@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/e2bapi"
 )
@@ -28,8 +30,8 @@ func WithName(name string) Option {
 // WithID reattaches by the id that Handle.ID returned.
 func WithID(id string) Option {
 	return func(s *Sandbox) error {
-		if !validID(id) {
-			return sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want lowercase letters and digits", id)
+		if !s.svc.ValidID(id) {
+			return sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want %s", id, s.svc.IDForm)
 		}
 		s.id = id
 		return nil
@@ -95,6 +97,46 @@ func WithAutoResume() Option {
 	return func(s *Sandbox) error { s.autoResume = true; return nil }
 }
 
+// WithAutoPauseMemory says whether the auto-pause of WithAutoPause keeps
+// memory (default true: running processes survive). With false it keeps the
+// filesystem only and the resume boots the sandbox afresh; such a sandbox
+// cannot auto-resume, so it excludes WithAutoResume.
+func WithAutoPauseMemory(on bool) Option {
+	return func(s *Sandbox) error { s.autoPauseMemory = &on; return nil }
+}
+
+// WithResumeMemory says whether an Attach that resumes a paused sandbox
+// restores its memory (default true: running processes go on). With false
+// the sandbox boots afresh from its disk state: files are kept, processes
+// and memory are not (E2B's connect with memory=false).
+func WithResumeMemory(on bool) Option {
+	return func(s *Sandbox) error { s.resumeMemory = &on; return nil }
+}
+
+// Network is E2B's network configuration of a created sandbox: allowed and
+// denied egress destinations, whether its ports are public, the host mask.
+type Network = e2bapi.Network
+
+// WithNetwork sets the network configuration of created sandboxes.
+func WithNetwork(n Network) Option {
+	return func(s *Sandbox) error { s.network = &n; return nil }
+}
+
+// WithVolume mounts the E2B volume name at path in created sandboxes. It
+// may be given more than once.
+func WithVolume(name, path string) Option {
+	return func(s *Sandbox) error {
+		if err := e2bapi.CheckText("volume name", name); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(path, "/") {
+			return sandagent.Errorf(sandagent.ErrInvalid, "volume path %q: want an absolute path", path)
+		}
+		s.volumes = append(s.volumes, e2bapi.VolumeMount{Name: name, Path: path})
+		return nil
+	}
+}
+
 // WithEnv sets environment variables for every command of a sandbox Attach
 // creates.
 func WithEnv(env map[string]string) Option {
@@ -116,7 +158,8 @@ func WithMetadata(md map[string]string) Option {
 }
 
 // WithSecure says whether created sandboxes require the envd access token
-// (default true, as the SDKs).
+// (default true, as the SDKs). It matters only on a service that serves
+// just the v1 create route: v2 always secures the sandbox.
 func WithSecure(on bool) Option {
 	return func(s *Sandbox) error { s.secure = on; return nil }
 }
@@ -179,6 +222,13 @@ func WithHTTPClient(c *http.Client) Option {
 		s.hc = c
 		return nil
 	}
+}
+
+// WithTracerProvider traces Attach, the Handle's operations and each HTTP
+// request with tp (default: the global TracerProvider, a no-op until the
+// program installs one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
 }
 
 // WithLogger logs every operation and request at debug level (default: no

@@ -31,7 +31,7 @@ func (n *Native) ConnectProcess(ctx context.Context, pid int, stdout, stderr io.
 		return -1, wrap("connect", err)
 	}
 	if pid <= 0 || uint64(pid) > math.MaxUint32 {
-		return -1, wrap("connect", sandagent.Errorf(sandagent.ErrInvalid, "invalid pid %d", pid))
+		return -1, h.wrap("connect", sandagent.Errorf(sandagent.ErrInvalid, "invalid pid %d", pid))
 	}
 	if stdout == nil {
 		stdout = io.Discard
@@ -40,7 +40,7 @@ func (n *Native) ConnectProcess(ctx context.Context, pid int, stdout, stderr io.
 		stderr = io.Discard
 	}
 	code, err := h.connectProcess(ctx, uint32(pid), stdout, stderr)
-	return code, wrap("connect", err)
+	return code, h.wrap("connect", err)
 }
 
 func (h *handle) connectProcess(ctx context.Context, pid uint32, stdout, stderr io.Writer) (int, error) {
@@ -76,7 +76,8 @@ type ProcessInfo struct {
 // ListProcesses returns the processes envd runs in the sandbox (envd's
 // Process.List, one request), started by any handle or program, such as the
 // commands of Handle.Start and Handle.Exec ("/bin/bash" with "-l", "-c" and
-// the line for Cmd.Shell).
+// the line for Cmd.Shell), shown without the wrapper that puts them in a
+// process group of their own.
 func (n *Native) ListProcesses(ctx context.Context) ([]ProcessInfo, error) {
 	h, err := n.handle()
 	if err != nil {
@@ -84,15 +85,19 @@ func (n *Native) ListProcesses(ctx context.Context) ([]ProcessInfo, error) {
 	}
 	r, err := h.proc.List(ctx, connect.NewRequest(&process.ListRequest{}))
 	if err != nil {
-		return nil, wrap("list", h.rpcErr(ctx, "list", err))
+		return nil, h.wrap("list", h.rpcErr(ctx, "list", err))
 	}
 	out := make([]ProcessInfo, 0, len(r.Msg.GetProcesses()))
 	for _, p := range r.Msg.GetProcesses() {
 		cfg := p.GetConfig()
+		cmd, args := cfg.GetCmd(), cfg.GetArgs()
+		if cmd == "/bin/sh" && len(args) > 3 && args[0] == "-c" && args[1] == groupScript && args[2] == "sh" {
+			cmd, args = args[3], args[4:] // the wrapper of Start
+		}
 		out = append(out, ProcessInfo{
 			PID:  int(p.GetPid()),
-			Cmd:  cfg.GetCmd(),
-			Args: cfg.GetArgs(),
+			Cmd:  cmd,
+			Args: args,
 			Cwd:  cfg.GetCwd(),
 			Tag:  p.GetTag(),
 		})

@@ -35,17 +35,18 @@ func stallBound(interval time.Duration) time.Duration { return 2*interval + inte
 // watchdog ends an output stream that delivers nothing for limit: the
 // connection can stay open while envd, or a proxy on the way, went silent.
 type watchdog struct {
-	limit   time.Duration
-	timer   *time.Timer
-	cancel  context.CancelFunc // ends the stream
-	stalled atomic.Bool
+	provider string
+	limit    time.Duration
+	timer    *time.Timer
+	cancel   context.CancelFunc // ends the stream
+	stalled  atomic.Bool
 }
 
 // watch returns the ctx for a stream call and its watchdog, armed: it
 // covers the call itself.
 func (h *handle) watch(ctx context.Context) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &watchdog{limit: stallBound(h.keepalive), cancel: cancel}
+	w := &watchdog{provider: h.provider, limit: stallBound(h.keepalive), cancel: cancel}
 	w.timer = time.AfterFunc(w.limit, func() {
 		w.stalled.Store(true)
 		cancel()
@@ -59,7 +60,7 @@ func (w *watchdog) stop(err error) error {
 	w.timer.Stop()
 	w.cancel()
 	if w.stalled.Load() {
-		return &sandagent.Error{Provider: ProviderName, Kind: sandagent.ErrTimeout,
+		return &sandagent.Error{Provider: w.provider, Kind: sandagent.ErrTimeout,
 			Message: "the output stream stalled: no data or keepalive for " + w.limit.String() +
 				"; the process may still be running in the sandbox"}
 	}
@@ -139,7 +140,7 @@ func (h *handle) streamErr(ctx context.Context, op string, err error) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case err == nil:
-		return wrap(op, sandagent.Errorf(nil, "the output stream ended without an exit status"))
+		return h.wrap(op, sandagent.Errorf(nil, "the output stream ended without an exit status"))
 	}
 	return h.rpcErr(ctx, op, err)
 }

@@ -60,7 +60,7 @@ func TestURLs(t *testing.T) {
 		{"e2b://url-flags?autopause=true&autoresume=true&secure=false&create=false", sandagent.Created, func(t *testing.T, h *sandagent.Handle) {
 			var n e2b.Native
 			require.True(t, h.As(&n))
-			require.Empty(t, n.EnvdAccessToken, "secure=false")
+			require.NotEmpty(t, n.EnvdAccessToken, "secure=false is v1's: v2 secures every sandbox")
 		}},
 	} {
 		url := strings.ReplaceAll(tc.url, "{id}", first)

@@ -64,6 +64,17 @@
 // or SetTimeout; the check is lazy, made by the next operation on it from
 // any process.
 //
+// Ports, terminals, forks: Handle.URL is http://127.0.0.1:<port>, as the
+// processes share this machine's network (with WithIsolation they have a
+// network of their own that nothing outside reaches, and URL fails with
+// ErrUnsupported). StartPTY runs the command on a pseudo-terminal of this
+// machine. Fork copies the work tree into new unnamed sandboxes (labelled
+// as managed, and with sandagent.parent, the parent's id), and Snapshot
+// into a snapshot that WithSnapshot creates sandboxes from: files, not
+// processes. The copy is taken with the sandbox's processes stopped, so
+// none is caught half-written by them; mounted volumes are shared, not
+// copied.
+//
 // State lives under the directory given by WithDir, else
 // $SANDAGENT_LOCAL_DIR, else os.UserCacheDir()/sandagent: sandboxes/<id>
 // holds a sandbox's state file, its upper layer (fs/upper: every file it
@@ -89,6 +100,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/engine"
 )
@@ -109,7 +122,9 @@ type Sandbox struct {
 	isolate   bool
 	home      string
 	confined  bool
+	snapshot  string
 	logger    *slog.Logger
+	tp        trace.TracerProvider
 	now       func() time.Time
 }
 
@@ -248,6 +263,13 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Sandbox) error { s.logger = l; return nil }
 }
 
+// WithTracerProvider traces Attach and the Handle's operations with tp
+// (default: the global TracerProvider, a no-op until the program installs
+// one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
+}
+
 // WithClock sets the time source for timeouts, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(s *Sandbox) error { s.now = now; return nil }
@@ -284,7 +306,7 @@ func wrap(op string, err error) error {
 // Attach attaches to the configured sandbox, or creates it. See the package
 // documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, s.attach)
 }
 
 func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
@@ -330,11 +352,11 @@ func (s *Sandbox) create(ctx context.Context, e *engine.Engine) (*sandagent.Hand
 	for k, v := range s.labels {
 		labels[k] = v
 	}
-	sb, err := e.Create(engine.Spec{
+	sb, err := s.newSandbox(e, engine.Spec{
 		Name: s.name, Env: s.env, Labels: labels, Volumes: s.volumes,
 		Timeout: s.timeout, AutoPause: s.autoPause, Isolate: s.isolate,
 		Home: s.home, Confined: s.confined,
-	}, s.now)
+	})
 	if err != nil {
 		return nil, err
 	}

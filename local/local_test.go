@@ -31,6 +31,9 @@ func TestConformance(t *testing.T) {
 			if o.Env != nil {
 				opts = append(opts, local.WithEnv(o.Env))
 			}
+			if o.Snapshot != "" {
+				opts = append(opts, local.WithSnapshot(o.Snapshot))
+			}
 			sb, err := local.New(opts...)
 			require.NoError(t, err)
 			return sb

@@ -26,6 +26,7 @@ var urlSpec = urlopt.Spec{Scheme: "local", KeyEnv: "", Named: true}
 // The host is the sandbox name (WithName). Each parameter may be given
 // once:
 //   - id: reattach by id (WithID), instead of a name;
+//   - snapshot: create from a snapshot (WithSnapshot);
 //   - dir: the directory that holds the sandboxes (WithDir);
 //   - timeout: a Go duration such as 10m (WithTimeout);
 //   - autopause, isolate: true or false (WithAutoPause, WithIsolation).
@@ -52,6 +53,8 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 			o = WithID(v)
 		case "dir":
 			o = WithDir(v)
+		case "snapshot":
+			o = WithSnapshot(v)
 		case "timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -78,7 +81,7 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 		opts = append(opts, urlopt.Part("parameter "+k, o))
 	}
 	if len(unknown) > 0 {
-		return nil, urlopt.Unknown(unknown, "id, dir, timeout, autopause, isolate")
+		return nil, urlopt.Unknown(unknown, "id, dir, snapshot, timeout, autopause, isolate")
 	}
 	return New(opts...)
 }

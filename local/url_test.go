@@ -56,7 +56,7 @@ func TestURLs(t *testing.T) {
 	for url, part := range map[string]string{
 		"local://x?timeout=%zz":                   "malformed URL query",
 		"local://x?timeout=1m;dir=/x":             "malformed URL query",
-		"local://x?bogus=1":                       "unknown URL parameter bogus (known: id, dir, timeout, autopause, isolate)",
+		"local://x?bogus=1":                       "unknown URL parameter bogus (known: id, dir, snapshot, timeout, autopause, isolate)",
 		"local://x?bogus=1&zzz=2":                 "unknown URL parameters bogus, zzz",
 		"local://x?" + urlSecret:                  "unknown URL parameter (a 41-byte name, not shown)",
 		"local://x?timeout=1m&timeout=2m":         "URL parameter timeout given 2 times",

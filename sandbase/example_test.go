@@ -15,12 +15,13 @@ import (
 // The main flow, offline against the emulator: attach by name, pause, and
 // later resume by the stored id, as another process would, with files and
 // memory intact. Against SandBase, drop the emulator and the connection
-// options and set SANDBASE_API_KEY.
+// options and set SANDBASE_API_KEY and SANDBASE_TEMPLATE (one of your
+// organization's templates).
 func Example() {
 	srv := sandbasetest.NewServer()
 	defer srv.Close()
 	ctx := context.Background()
-	conn := []sandbase.Option{sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL)}
+	conn := []sandbase.Option{sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL), sandbase.WithSandboxURL(srv.URL), sandbase.WithTemplate("base")}
 
 	sb, err := sandbase.New(append(conn, sandbase.WithName("my-project"))...)
 	if err != nil {

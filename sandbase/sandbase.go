@@ -1,139 +1,120 @@
-// Package sandbase is the SandBase provider: sandboxes on SandBase
-// (api.sandbase.ai), or on any service that speaks its API, such as the
-// sandbasetest emulator. SandBase's control plane is a dialect of E2B's
-// (JSON over HTTP, E2B's {"code","message"} errors); this package shares its
-// client and its reuse rule with package e2b. Commands and files go through
-// SandBase's own REST endpoints: POST /sandboxes/{id}/processes and
-// /sandboxes/{id}/filesystem….
+// Package sandbase is the SandBase provider: sandboxes on SandBase's
+// sandbox service (sandbox.sandbase.ai), or on any service that speaks it,
+// such as the sandbasetest emulator.
+//
+// SandBase's current sandbox service speaks E2B's own protocol: E2B's
+// control plane at https://sandbox.sandbase.ai (POST /v2/sandboxes, GET
+// /v2/sandboxes, POST /v2/sandboxes/{id}/connect; GET and DELETE
+// /sandboxes/{id}, POST /sandboxes/{id}/pause and /timeout; X-API-Key) and
+// envd inside each sandbox at https://49983-<id>.sandbox.sandbase.ai
+// (Process RPC, Filesystem RPC, /files, with the envdAccessToken). Its
+// quickstart drives it with the official E2B SDK 2.51.0. This package is
+// therefore package e2b's client under SandBase's name, defaults and
+// dialect: commands stream their output live, take stdin and signals,
+// files stream both ways, exactly as on E2B (see package e2b for those
+// rules and for how errors are classified).
+//
+// Sources: SandBase's docs repository (sandbaseai/sandbase-docs): the
+// Sandbox quickstart and index pages (sandbox/quickstart.md,
+// sandbox/index.md), the docs site's Sandbox Playground client, proxy and
+// tests (.vitepress/theme/sandbox-client.mjs, worker/sandbox-proxy.js,
+// scripts/test-sandbox-playground.mjs), the API key page
+// (getting-started/api-keys.md) and the API error page
+// (api-reference/errors.md).
 //
 // # Reuse rule
 //
-// WithName attaches by name. The name is stored in the sandbox's metadata
-// under "sandagent.name" (with "sandagent.managed" = "true"). SandBase has
-// no GET /v2/sandboxes and no metadata filter, so Attach lists the
-// sandboxes (GET /sandboxes, one request, every status), keeps the running
-// and paused ones whose metadata carries the name, picks the oldest
-// (earliest startedAt, then smallest id, so every caller picks the same one)
-// and connects to it (POST /sandboxes/{id}/connect), which extends its
-// timeout if it runs (Outcome Reused) or resumes it if it is paused (Outcome
-// Resumed), memory and processes intact. With no match it creates one
-// (Outcome Created). Goroutines attaching the same name in one process take
-// turns; across processes Attach converges: after creating it lists again,
-// and if several sandboxes carry the name, every caller picks the oldest and
-// the creator of any other destroys its own.
+// As package e2b's. WithName attaches by name: the name is stored in the
+// sandbox's metadata under "sandagent.name" (with "sandagent.managed" =
+// "true"); Attach lists the running and paused sandboxes (GET
+// /v2/sandboxes?state=running,paused with E2B's metadata filter, every
+// page), keeps those whose metadata carries the name (on the client too:
+// whether SandBase applies the filter is unverified), picks the oldest and
+// connects to it, which resumes it if it is paused (Outcome Resumed, memory
+// and processes intact) or extends its timeout (Outcome Reused). With no
+// match it creates one (Outcome Created). WithID reattaches by id from any
+// process. Lookups fail closed; a sandbox an Attach created and then failed
+// is destroyed.
 //
-// WithID reattaches by the id from Handle.ID, from any process: connect, as
-// above. A sandbox that no longer exists is ErrNotFound; a stopped one
-// (its timeout or lifetime ended: SandBase's terminal state) is ErrState.
-// With neither WithName nor WithID, every Attach creates a new sandbox.
-//
-// Lookups fail closed: only a confirmed absence (a list without the name, a
-// 404 on connect) leads to a create. Authentication, rate-limit, network and
-// server errors are returned. A create is never retried blindly. If Attach
-// fails or its ctx ends after it created a sandbox, it destroys that
-// sandbox, and only that one.
-//
-// Attach makes one request by id (connect) and two by name (list, connect)
-// when the sandbox exists; creating by name takes three (list, create,
-// list). The workdir is learnt on first need (one GET
-// /sandboxes/{id}/filesystem/stat of /workspace).
+// Attach makes two requests by name when the sandbox exists (list,
+// connect) and two by id (get, connect: see below); creating by name takes
+// three (list, create, list). A command is one stream.
 //
 // Persistence is one-to-one: Pause keeps files and memory (running
-// processes continue after the resume), the next Attach resumes that same
-// sandbox, with the timeout of WithTimeout counted afresh, and Destroy (or
-// Kill, by id) deletes it. SandBase has no snapshots and no forks; this
-// package offers none.
+// processes go on after the resume), the next Attach resumes that same
+// sandbox with the timeout of WithTimeout counted afresh, and Destroy (or
+// Kill, by id) deletes it without resuming it.
 //
-// # Decisions where SandBase is silent or inconsistent
+// # Where SandBase differs from E2B, with the source of each point
 //
-//   - Auth: the key goes as "Authorization: Bearer <key>" (SandBase also
-//     takes X-API-Key). SandBase keys start with "sk-sb-"; the key is not
-//     checked for it. SANDBASE_API_KEY and SANDBASE_API_URL are read when
-//     the matching option is not given; a missing key makes New fail with
-//     ErrAuth.
-//   - Defaults: template "base", timeout 300 s (SandBase's defaults).
-//   - Listing: GET /sandboxes without a status filter answers every
-//     sandbox, whatever its status (the filter is optional); the running and
-//     paused ones are kept on the client.
-//   - Connect answers 201 when it resumed a paused sandbox and 200 when it
-//     was running, as E2B's does: that is how Attach tells Resumed from
-//     Reused.
-//   - SandBase answers 409 "sandbox is <status>" to what the state forbids
-//     (a command or a file in a paused sandbox, the resume of a stopped
-//     one): ErrState, with that message. Pause of a paused sandbox is not an
-//     error. Destroy and Kill of a sandbox already gone are not errors.
-//   - State maps creating to StateStarting, running and paused to
-//     themselves, error to StateError, and stopped, SandBase's terminal
-//     state (processes and files gone), to StateDestroyed, as a sandbox the
-//     API no longer knows.
-//   - SandBase has no stop: Handle.Stop is ErrUnsupported. Handle.SetTimeout
-//     is POST /timeout (it can shorten too).
-//   - Commands run to completion in one request, with no streaming, no
-//     stdin and no signals (SandBase lists them as roadmap). Cmd.Stdout and
-//     Cmd.Stderr receive the output when the command has ended, not while it
-//     runs; a Cmd.Stdin is ErrUnsupported; Process.PID is 0;
-//     Process.Signal is ErrUnsupported. Output travels as JSON strings:
-//     bytes that are not UTF-8 come back replaced with U+FFFD.
-//   - Cmd.Args runs the program with no shell (cmd and args); Cmd.Shell
-//     runs "/bin/sh -c <line>". A program that does not exist is
-//     ErrNotFound. Cmd.Dir "" lets SandBase choose (/workspace).
-//   - Timeouts: SandBase kills a command after its request's timeout
-//     (default 60 s). The ctx's deadline (Cmd.Timeout's, or the caller's),
-//     rounded up to whole seconds, is sent as that timeout; without a
-//     deadline SandBase's 60 s apply, so give long commands a Cmd.Timeout.
-//     A command that outlives it is ErrTimeout.
-//   - SandBase's API cannot kill a command. When the ctx ends before the
-//     command, the request is abandoned (SandBase may or may not end the
-//     command then; the emulator does) and a second command kills, with
-//     SIGKILL, every process of the sandbox whose environment carries the
-//     first one's marker, SANDAGENT_EXEC=<random id>, which every command
-//     gets (its background children inherit it, so they go too). It reads
-//     /proc and waits up to two seconds for them to be gone; Wait returns
-//     ctx.Err() after it. It is best effort: its failure is ignored.
-//   - Files: reads stream GET /filesystem/download (no size cap, unlike
-//     the base64 read capped at 1 MB). A write of at most 1 MiB is one
-//     base64 POST /filesystem; a larger one is streamed, never buffered
-//     whole, as a multipart POST /filesystem/upload, up to SandBase's 100 MB
-//     (104857600 bytes): more is ErrInvalid. Upload writes its files one
-//     request each (SandBase uploads one file per request). Remove of a
-//     missing path is ErrNotFound. Stat and ListDir report name, path, size
-//     and whether an entry is a directory: no permissions, no times.
-//   - Sandbox is a sandagent.Manager: Managed lists the sandboxes labelled
-//     sandagent.managed=true (GET /sandboxes, every status), Kill deletes
-//     one by id, as the function Kill does.
-//   - Handle.As accepts a *Native: the sandbox id and template, and
-//     Native.Move (POST /filesystem/move, which the Handle lacks).
+//   - Endpoint: API URL and domain are both sandbox.sandbase.ai (the
+//     quickstart sets E2B_API_URL=https://sandbox.sandbase.ai and
+//     E2B_DOMAIN=sandbox.sandbase.ai); envd is reached per sandbox at
+//     49983-<id>.<domain>. SANDBASE_API_KEY, SANDBASE_DOMAIN,
+//     SANDBASE_API_URL, SANDBASE_SANDBOX_URL and SANDBASE_TEMPLATE are read
+//     when the matching option is not given.
+//   - Keys: "sk-" and 64 hexadecimal digits, or older "sk-sb-..." keys,
+//     sent as X-API-Key (api-keys.md: "do not use the prefix alone to
+//     validate a credential"; the playground and quickstart send
+//     X-API-Key). No prefix is checked here; a missing key makes New fail
+//     with ErrAuth.
+//   - Connect answers 200 whether it resumed the sandbox or found it
+//     running, with a new envdAccessToken each time (the playground's
+//     tests). So Attach tells Resumed from Reused by the state seen before
+//     connecting: by name the list gives it; by id Attach asks GET
+//     /sandboxes/{id} first, one request more than on E2B (were SandBase
+//     to answer 201 on a resume, as E2B does, that is read too).
+//   - Templates belong to the organization ("do not assume ... the SDK
+//     default base is available", quickstart): there is no default. An
+//     Attach that may create (with no WithID, or with WithCreateIfMissing)
+//     fails with ErrInvalid, before any request, without WithTemplate or
+//     SANDBASE_TEMPLATE.
+//   - Ids: the playground's proxy accepts letters, digits, '_' and '-', at
+//     most 128; WithID accepts those.
+//   - Errors (errors.md): 409 "sandbox is not active" (a keep-alive of a
+//     sandbox that is not running) and 409 "sandbox maximum lifetime
+//     exceeded" are ErrState; pausing a paused sandbox (409, no message
+//     documented) is not an error when the message says "already paused",
+//     else ErrState; 402 "insufficient balance" is an error with that
+//     message and status; 429 "rate limit exceeded" comes without
+//     Retry-After and is ErrRateLimited after the usual backoff retries of
+//     idempotent requests.
+//   - SandBase has no stop: Handle.Stop is ErrUnsupported. Auto-pause,
+//     auto-resume, network rules and volumes are not offered (SandBase does
+//     not document them).
+//
+// Unverified (no source states it): whether the service applies the
+// metadata filter; whether connect ever answers 201; the sandbox id
+// format; the envdVersion and domain in create and connect answers;
+// Bearer authentication on sandbox.sandbase.ai; the messages for commands
+// and files in a paused sandbox (envd's proxy: ErrState here, as on E2B).
+//
+// The archived api.sandbase.ai dialect (status instead of state, REST
+// /processes and /filesystem, Bearer keys, sbx_ ids) is not supported any
+// more: it lives only in pages SandBase archived, and keeping a second
+// client and emulator for it is not cheap.
 //
 // # URLs
 //
 // The package registers the sandbase scheme for sandagent.Open:
 //
 //	sandbase://my-project?template=base&timeout=10m
-//	sandbase://?id=sbx_a1b2c3d4e5f6
+//	sandbase://?id=i1a2b3c4d5e6f7g8h9i0j
 //
 // The host is the name (WithName). Query parameters: id, template, timeout
-// (a Go duration) and meta.<key>=<value> (WithMetadata); any other is
-// ErrInvalid. The API key and URL come from the environment: a URL is no
-// place for a key.
+// (a Go duration), create (WithCreateIfMissing), domain and
+// meta.<key>=<value> (WithMetadata); any other is ErrInvalid. The API key
+// and URLs come from the environment: a URL is no place for a key.
 package sandbase
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"iter"
-	"log/slog"
-	"net/http"
-	"os"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/go-resty/resty/v2"
-
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/e2b"
 	"github.com/sandagent/sandagent/internal/e2bapi"
-	"github.com/sandagent/sandagent/internal/httpx"
 )
 
 // ProviderName is the provider's name, as Handle.Provider reports it.
@@ -147,189 +128,101 @@ const (
 
 // SandBase's defaults.
 const (
-	DefaultTemplate = "base"
-	DefaultTimeout  = 300 * time.Second
-	DefaultAPIURL   = "https://api.sandbase.ai"
-	userAgent       = "sandagent-sandbase-go"
+	DefaultTimeout = 300 * time.Second
+	DefaultDomain  = "sandbox.sandbase.ai"
+	userAgent      = "sandagent-sandbase-go"
 )
 
-// dialect is SandBase's take on E2B's control plane.
-var dialect = e2bapi.Dialect{Provider: ProviderName, UserAgent: userAgent, Bearer: true, ConflictIsState: true}
+// service is SandBase's sandbox service as package e2b's client sees it.
+var service = e2bapi.Service{
+	Dialect: e2bapi.Dialect{
+		Provider:         ProviderName,
+		UserAgent:        userAgent,
+		ConflictIsState:  true,
+		ConnectAlways200: true,
+	},
+	KeyEnv:        "SANDBASE_API_KEY",
+	DomainEnv:     "SANDBASE_DOMAIN",
+	APIURLEnv:     "SANDBASE_API_URL",
+	SandboxURLEnv: "SANDBASE_SANDBOX_URL",
+	TemplateEnv:   "SANDBASE_TEMPLATE",
+	DefaultDomain: DefaultDomain,
+	APIAtDomain:   true,
+	ValidID:       validID,
+	IDForm:        "letters, digits, '_' and '-', at most 128",
+}
+
+// validID accepts what SandBase's proxy accepts: [A-Za-z0-9_-]{1,128}.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // Sandbox is a SandBase sandbox configuration. Attach may be called many
 // times, from many goroutines.
 type Sandbox struct {
-	name, id      string
-	template      string
-	timeout       time.Duration
-	env, metadata map[string]string
-	apiKey        string
-	apiURL        string
-	hc            *http.Client
-	logger        *slog.Logger
-
-	api *e2bapi.Client
-}
-
-// New returns a SandBase Sandbox configuration. It does no I/O.
-func New(opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{template: DefaultTemplate, timeout: DefaultTimeout}
-	for _, o := range opts {
-		if err := o(s); err != nil {
-			return nil, wrap("new", err)
-		}
-	}
-	if s.name != "" && s.id != "" {
-		return nil, wrap("new", sandagent.Errorf(sandagent.ErrInvalid, "WithName and WithID both given; choose one"))
-	}
-	s.apiKey = cmp.Or(s.apiKey, os.Getenv("SANDBASE_API_KEY"))
-	if s.apiKey == "" {
-		return nil, wrap("new", sandagent.Errorf(sandagent.ErrAuth, "no API key: use WithAPIKey or set SANDBASE_API_KEY"))
-	}
-	if s.apiURL == "" {
-		if u := os.Getenv("SANDBASE_API_URL"); u != "" {
-			if err := e2bapi.CheckURL("SANDBASE_API_URL", u); err != nil {
-				return nil, wrap("new", err)
-			}
-			s.apiURL = u
-		}
-	}
-	s.apiURL = strings.TrimRight(cmp.Or(s.apiURL, DefaultAPIURL), "/")
-	if s.hc == nil {
-		s.hc = &http.Client{Transport: httpx.DefaultTransport()}
-	}
-	s.api = e2bapi.New(e2bapi.Options{
-		Dialect:    dialect,
-		BaseURL:    s.apiURL,
-		APIKey:     s.apiKey,
-		HTTPClient: s.hc,
-		Logger:     s.logger,
-	})
-	return s, nil
-}
-
-// wrap tags err with the provider and op.
-func wrap(op string, err error) error {
-	return sandagent.WrapError(ProviderName, op, err)
-}
-
-// newSandbox is the body of SandBase's POST /sandboxes.
-type newSandbox struct {
-	TemplateID string            `json:"templateID"`
-	Timeout    int32             `json:"timeout"`
-	Metadata   map[string]string `json:"metadata"`
-	EnvVars    map[string]string `json:"envVars,omitempty"`
-}
-
-// Attach attaches to the configured sandbox, or creates it. See the package
-// documentation for the reuse rule.
-func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, s.attach)
-}
-
-func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
-	reuse := &e2bapi.Reuse{
-		API:     s.api,
-		BaseURL: s.apiURL,
-		Name:    s.name,
-		ID:      s.id,
-		Timeout: s.timeout,
-		Body: newSandbox{
-			TemplateID: s.template,
-			Timeout:    e2bapi.Seconds(s.timeout),
-			Metadata:   e2bapi.Labels(s.name, s.metadata),
-			EnvVars:    s.env,
-		},
-		List:   s.listLive,
-		Logger: s.logger,
-	}
-	sb, outcome, err := reuse.Attach(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if sb.SandboxID == "" { // an answer that was not the sandbox object
-		return nil, &sandagent.Error{Provider: ProviderName, Op: "attach", Message: "unexpected response: no sandbox id"}
-	}
-	return s.handle(sb, outcome), nil
-}
-
-// listLive lists the running and paused sandboxes, those connect can
-// attach to.
-func (s *Sandbox) listLive(ctx context.Context) ([]e2bapi.Sandbox, error) {
-	all, err := s.list(ctx)
-	return slices.DeleteFunc(all, func(sb e2bapi.Sandbox) bool {
-		return sb.Status != "running" && sb.Status != "paused"
-	}), err
-}
-
-// list asks GET /sandboxes, which answers every sandbox, whatever its
-// status, most recent first, in one array.
-func (s *Sandbox) list(ctx context.Context) ([]e2bapi.Sandbox, error) {
-	r, err := s.api.R(ctx).Get("/sandboxes")
-	if err := s.api.Check("list", r, err); err != nil {
-		return nil, err
-	}
-	var all []e2bapi.Sandbox
-	if err := decode("list", r, &all, "sandbox list"); err != nil {
-		return nil, err
-	}
-	return all, nil
-}
-
-// decode reads the JSON answer r into v. Answers are decoded whatever
-// their Content-Type, so that a page that is not JSON (a proxy's HTML, say)
-// is an error rather than an empty success.
-func decode(op string, r *resty.Response, v any, what string) error {
-	if err := json.Unmarshal(r.Body(), v); err != nil {
-		return &sandagent.Error{Provider: ProviderName, Op: op, Status: r.StatusCode(), Message: "unexpected response: malformed " + what, Err: err}
-	}
-	return nil
+	sb *e2b.Sandbox
 }
 
 var _ sandagent.Manager = (*Sandbox)(nil)
 
-// Managed lists the sandboxes labelled sandagent.managed=true, in every
-// status (one GET /sandboxes), for sandagent.Reap. A stopped sandbox is
-// listed with StateDestroyed until it is killed.
-func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {
-	return func(yield func(sandagent.Info, error) bool) {
-		all, err := s.list(ctx)
-		if err != nil {
-			yield(sandagent.Info{}, wrap("list", err))
-			return
-		}
-		for _, sb := range all {
-			if sb.Metadata[ManagedKey] != "true" {
-				continue
-			}
-			info := sandagent.Info{
-				Provider: ProviderName, ID: sb.SandboxID, Name: sb.Metadata[NameKey],
-				State: state(sb.Status), CreatedAt: sb.StartedAt, Labels: sb.Metadata,
-			}
-			if !yield(info, nil) {
-				return
-			}
+// New returns a SandBase Sandbox configuration. It does no I/O.
+func New(opts ...Option) (*Sandbox, error) {
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, sandagent.WrapError(ProviderName, "new", err)
 		}
 	}
+	sb, err := e2b.NewService(service, c.opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Sandbox{sb: sb}, nil
 }
 
-// Kill deletes the sandbox id for good, without attaching to it. A sandbox
-// already gone is not an error.
+// Attach attaches to the configured sandbox, or creates it. See the package
+// documentation for the reuse rule.
+func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) { return s.sb.Attach(ctx) }
+
+// Managed lists the running and paused sandboxes labelled
+// sandagent.managed=true (GET /v2/sandboxes, every page, filtered on the
+// client too), for sandagent.Reap. CreatedAt is the sandbox's startedAt,
+// which a resume moves forward.
+func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {
+	return s.sb.Managed(ctx)
+}
+
+// Kill deletes the sandbox id for good, without attaching to it (one
+// DELETE; a paused sandbox is not resumed first). A sandbox already gone is
+// not an error.
 func (s *Sandbox) Kill(ctx context.Context, id string) error {
 	if !validID(id) {
-		return wrap("kill", invalidID(id))
+		return sandagent.WrapError(ProviderName, "kill", sandagent.Errorf(sandagent.ErrInvalid, "sandbox id %q: want %s", id, service.IDForm))
 	}
-	return wrap("kill", s.api.Kill(ctx, id))
+	return s.sb.Kill(ctx, id)
 }
 
-// Kill deletes the sandbox with this id for good, without attaching to it
-// (no connect, so a paused sandbox is not resumed first): one DELETE. A
-// sandbox already gone is not an error. The options are New's: the API
-// key, API URL, HTTP client and logger are used, the others ignored.
+// Kill deletes the sandbox with this id for good, without attaching to it:
+// one DELETE. A sandbox already gone is not an error. The options are
+// New's: the API key, URLs, HTTP client and logger are used, the others
+// ignored.
 func Kill(ctx context.Context, id string, opts ...Option) error {
 	s, err := New(opts...)
 	if err != nil {
-		return wrap("kill", err)
+		return sandagent.WrapError(ProviderName, "kill", err)
 	}
 	return s.Kill(ctx, id)
 }
+
+// Native is what Handle.As gives for a SandBase handle: package e2b's
+// Native (the sandbox id, template, envd version and access token, ports'
+// hosts, Move, ConnectProcess, ListProcesses).
+type Native = e2b.Native

@@ -6,9 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,9 +37,9 @@ func server(t testing.TB) *sandbasetest.Server {
 	return srv
 }
 
-// opts points the client at srv.
+// opts points the client at srv, with the template "base".
 func opts(srv *sandbasetest.Server, more ...sandbase.Option) []sandbase.Option {
-	return append([]sandbase.Option{sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL)}, more...)
+	return append([]sandbase.Option{sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL), sandbase.WithSandboxURL(srv.URL), sandbase.WithTemplate("base")}, more...)
 }
 
 func attach(t *testing.T, srv *sandbasetest.Server, more ...sandbase.Option) *sandagent.Handle {
@@ -70,12 +70,10 @@ func TestConformance(t *testing.T) {
 			return sb
 		},
 		Lacks: map[sandboxtest.Capability]string{
-			sandboxtest.Stop:         "SandBase sandboxes are paused or killed; its stopped status is terminal",
-			sandboxtest.LiveOutput:   "POST /processes answers when the command has ended: the output arrives then",
-			sandboxtest.Stdin:        "SandBase's exec takes no input (stdin is on its roadmap)",
-			sandboxtest.Signal:       "SandBase cannot signal a process (signals are on its roadmap)",
-			sandboxtest.BinaryOutput: "output comes back as JSON strings: bytes that are not UTF-8 become U+FFFD",
-			sandboxtest.Root:         "the emulator still runs its sandboxes in the engine's confined-directory mode",
+			sandboxtest.Stop:     "SandBase sandboxes are paused or killed (E2B's protocol has no stop)",
+			sandboxtest.PTY:      "not wired in yet: envd's process Start with its pty option",
+			sandboxtest.Fork:     "SandBase documents no fork",
+			sandboxtest.Snapshot: "SandBase documents no snapshots",
 		},
 		Faults: srv.Faults,
 	})
@@ -93,22 +91,23 @@ func TestRequestCounts(t *testing.T) {
 
 	h := attach(t, srv, sandbase.WithName("counted"))
 	require.Equal(t, sandagent.Created, h.Outcome())
-	require.Equal(t, []string{"GET /sandboxes", "POST /sandboxes", "GET /sandboxes"}, requests(srv),
+	require.Equal(t, []string{"GET /v2/sandboxes", "POST /v2/sandboxes", "GET /v2/sandboxes"}, requests(srv),
 		"create by name: look up, create, look again to converge")
 	require.NoError(t, h.Close())
 
 	h = attach(t, srv, sandbase.WithName("counted"))
 	require.Equal(t, sandagent.Reused, h.Outcome())
-	require.Equal(t, []string{"GET /sandboxes", "POST /sandboxes/" + h.ID() + "/connect"}, requests(srv),
+	require.Equal(t, []string{"GET /v2/sandboxes", "POST /v2/sandboxes/" + h.ID() + "/connect"}, requests(srv),
 		"attach by name of a running sandbox: 2 requests")
 
 	h2 := attach(t, srv, sandbase.WithID(h.ID()))
 	require.Equal(t, sandagent.Reused, h2.Outcome())
-	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/connect"}, requests(srv), "attach by id: 1 request")
+	require.Equal(t, []string{"GET /sandboxes/" + h.ID(), "POST /v2/sandboxes/" + h.ID() + "/connect"}, requests(srv),
+		"attach by id: the state (connect answers 200 either way), then connect")
 
 	h3 := attach(t, srv)
 	require.Equal(t, sandagent.Created, h3.Outcome())
-	require.Equal(t, []string{"POST /sandboxes"}, requests(srv), "create without a name: 1 request")
+	require.Equal(t, []string{"POST /v2/sandboxes"}, requests(srv), "create without a name: 1 request")
 	require.NoError(t, h3.Destroy(ctx))
 	requests(srv)
 
@@ -116,18 +115,13 @@ func TestRequestCounts(t *testing.T) {
 	res, err := h2.Exec(ctx, &sandagent.Cmd{Args: []string{"echo", "hi"}, Stdout: &out})
 	require.NoError(t, err)
 	require.Equal(t, "hi\n", string(res.Stdout))
-	require.Equal(t, "hi\n", out.String(), "Cmd.Stdout gets the output once the command has ended")
-	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/processes"}, requests(srv), "exec: 1 request")
-
-	require.NotEmpty(t, h2.Workdir())
-	require.Equal(t, []string{"GET /sandboxes/" + h.ID() + "/filesystem/stat"}, requests(srv), "the workdir is learnt once, lazily")
-	require.NotEmpty(t, h2.Workdir())
-	require.Empty(t, requests(srv))
+	require.Equal(t, "hi\n", out.String())
+	require.Equal(t, []string{"POST /process.Process/Start"}, requests(srv), "exec: 1 stream")
 
 	require.NoError(t, h2.Pause(ctx))
 	h4 := attach(t, srv, sandbase.WithName("counted"))
-	require.Equal(t, sandagent.Resumed, h4.Outcome())
-	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/pause", "GET /sandboxes", "POST /sandboxes/" + h.ID() + "/connect"}, requests(srv),
+	require.Equal(t, sandagent.Resumed, h4.Outcome(), "the list said paused")
+	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/pause", "GET /v2/sandboxes", "POST /v2/sandboxes/" + h.ID() + "/connect"}, requests(srv),
 		"attach by name of a paused sandbox: 2 requests")
 
 	require.NoError(t, h4.Destroy(ctx))
@@ -200,10 +194,9 @@ func TestTimeoutResetsOnResume(t *testing.T) {
 	srv.Clock.Advance(2 * time.Minute)
 	st, err = h.State(ctx)
 	require.NoError(t, err)
-	require.Equal(t, sandagent.StateDestroyed, st, "stopped at the end of the timeout: SandBase's terminal status")
+	require.Equal(t, sandagent.StateDestroyed, st, "killed at the end of the timeout")
 	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
 	require.ErrorIs(t, err, sandagent.ErrState)
-	require.ErrorContains(t, err, "stopped")
 	require.NoError(t, h.Destroy(ctx))
 }
 
@@ -233,26 +226,49 @@ func TestStateErrors(t *testing.T) {
 
 	_, err = h.Exec(ctx, &sandagent.Cmd{Shell: "true"})
 	require.ErrorIs(t, err, sandagent.ErrState)
-	require.NotErrorIs(t, err, sandagent.ErrConflict)
-	require.ErrorContains(t, err, "sandbox is paused")
 	_, err = h.ReadFile(ctx, "x")
 	require.ErrorIs(t, err, sandagent.ErrState)
-	require.ErrorIs(t, h.SetTimeout(ctx, time.Minute), sandagent.ErrState)
+	err = h.SetTimeout(ctx, time.Minute)
+	require.ErrorIs(t, err, sandagent.ErrState)
+	require.ErrorContains(t, err, "sandbox is not active")
 
-	// Resumed, then stopped by its timeout: resuming it is a state error.
-	h2 := attach(t, srv, sandbase.WithID(h.ID()))
+	// Resumed, then killed at the end of its lifetime.
+	h2 := attach(t, srv, sandbase.WithID(h.ID()), sandbase.WithTimeout(2*time.Hour))
 	require.Equal(t, sandagent.Resumed, h2.Outcome())
-	srv.Clock.Advance(sandbase.DefaultTimeout + time.Second)
+	srv.Clock.Advance(time.Hour)
 	sb, err := sandbase.New(opts(srv, sandbase.WithID(h.ID()))...)
 	require.NoError(t, err)
 	_, err = sb.Attach(ctx)
 	require.ErrorIs(t, err, sandagent.ErrState)
-	require.ErrorContains(t, err, "sandbox is stopped")
-	require.ErrorIs(t, h2.Pause(ctx), sandagent.ErrState)
+	require.ErrorContains(t, err, "sandbox maximum lifetime exceeded")
+	require.ErrorIs(t, h2.SetTimeout(ctx, time.Minute), sandagent.ErrState)
 
 	require.NoError(t, h2.Destroy(ctx))
 	_, err = sb.Attach(ctx)
 	require.ErrorIs(t, err, sandagent.ErrNotFound, "killed: not found")
+
+	srv.SetBalance(false)
+	_, err = sandbase.New(opts(srv)...)
+	require.NoError(t, err)
+	_, err = attachErr(t, srv)
+	var e *sandagent.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, http.StatusPaymentRequired, e.Status)
+	require.ErrorContains(t, err, "insufficient balance")
+	srv.SetBalance(true)
+
+	srv.Faults.Add(emu.Fault{Method: http.MethodPost, Path: "/v2/sandboxes", Times: 10, Status: http.StatusTooManyRequests, Body: `{"code":429,"message":"rate limit exceeded"}`})
+	_, err = attachErr(t, srv)
+	require.ErrorIs(t, err, sandagent.ErrRateLimited)
+	require.ErrorContains(t, err, "rate limit exceeded")
+	srv.Faults.Clear()
+}
+
+// attachErr attaches a new sandbox and returns the error.
+func attachErr(t *testing.T, srv *sandbasetest.Server, more ...sandbase.Option) (*sandagent.Handle, error) {
+	sb, err := sandbase.New(opts(srv, more...)...)
+	require.NoError(t, err)
+	return sb.Attach(t.Context())
 }
 
 func TestKillByID(t *testing.T) {
@@ -265,7 +281,7 @@ func TestKillByID(t *testing.T) {
 	require.NoError(t, sandbase.Kill(ctx, h.ID(), opts(srv)...))
 	require.Equal(t, []string{"DELETE /sandboxes/" + h.ID()}, requests(srv), "no connect: a paused sandbox is not resumed to be killed")
 	require.NoError(t, sandbase.Kill(ctx, h.ID(), opts(srv)...), "killing a gone sandbox is not an error")
-	require.ErrorIs(t, sandbase.Kill(ctx, "i-am-not-an-id", opts(srv)...), sandagent.ErrInvalid)
+	require.ErrorIs(t, sandbase.Kill(ctx, "not an id", opts(srv)...), sandagent.ErrInvalid)
 
 	sb, err := sandbase.New(opts(srv, sandbase.WithID(h.ID()))...)
 	require.NoError(t, err)
@@ -346,7 +362,7 @@ func TestConcurrentAttachByName(t *testing.T) {
 	}
 	creates := 0
 	for _, r := range srv.Requests.Requests() {
-		if r == "POST /sandboxes" {
+		if r == "POST /v2/sandboxes" {
 			creates++
 		}
 	}
@@ -367,7 +383,7 @@ func TestLookupFailsClosed(t *testing.T) {
 	} {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 			srv.Requests.Reset()
-			srv.Faults.Add(emu.Fault{Method: http.MethodGet, Path: "/sandboxes", Times: 10, Status: tc.status}) // more than the retries
+			srv.Faults.Add(emu.Fault{Method: http.MethodGet, Path: "/v2/sandboxes", Times: 10, Status: tc.status}) // more than the retries
 			defer srv.Faults.Clear()
 			sb, err := sandbase.New(opts(srv, sandbase.WithName("closed"))...)
 			require.NoError(t, err)
@@ -380,12 +396,12 @@ func TestLookupFailsClosed(t *testing.T) {
 			require.ErrorAs(t, err, &e)
 			require.Equal(t, tc.status, e.Status)
 			require.NotContains(t, err.Error(), srv.APIKey())
-			require.Zero(t, srv.Requests.Count(http.MethodPost, "/sandboxes"), "no create after a failed lookup")
+			require.Zero(t, srv.Requests.Count(http.MethodPost, "/v2/sandboxes"), "no create after a failed lookup")
 		})
 	}
 
 	t.Run("network", func(t *testing.T) {
-		sb, err := sandbase.New(sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL("http://127.0.0.1:1"), sandbase.WithName("closed"))
+		sb, err := sandbase.New(sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL("http://127.0.0.1:1"), sandbase.WithName("closed"), sandbase.WithTemplate("base"))
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
@@ -394,18 +410,18 @@ func TestLookupFailsClosed(t *testing.T) {
 		require.NotErrorIs(t, err, sandagent.ErrNotFound)
 	})
 
-	require.Zero(t, srv.Requests.Count(http.MethodPost, "/sandboxes"), "nothing was created")
+	require.Zero(t, srv.Requests.Count(http.MethodPost, "/v2/sandboxes"), "nothing was created")
 }
 
 func TestWrongKey(t *testing.T) {
 	srv := server(t)
 	const key = "sk-sb-00000000000000000000000000000000ff"
-	sb, err := sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL), sandbase.WithName("k"))
+	sb, err := sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL), sandbase.WithName("k"), sandbase.WithTemplate("base"))
 	require.NoError(t, err)
 	_, err = sb.Attach(t.Context())
 	require.ErrorIs(t, err, sandagent.ErrAuth)
 	require.NotContains(t, err.Error(), key)
-	require.ErrorIs(t, sandbase.Kill(t.Context(), "sbx_0123", sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL)), sandagent.ErrAuth)
+	require.ErrorIs(t, sandbase.Kill(t.Context(), "i0123", sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL)), sandagent.ErrAuth)
 }
 
 // The API key appears in no error, no log line (debug level) and no panic,
@@ -441,7 +457,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 			try(func() error { return err })
 		}
 	}
-	echo := `{"code":%d,"message":"key ` + key + ` is not valid: Bearer ` + key + `"}`
+	echo := `{"code":%d,"message":"key ` + key + ` is not valid: X-API-Key ` + key + `"}`
 	unnamed, err := sandbase.New(opts(srv, sandbase.WithLogger(logger))...)
 	require.NoError(t, err)
 	for _, f := range []emu.Fault{
@@ -459,12 +475,12 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	// A wrong key is a secret too.
 	const wrong = "sk-sb-wrong0000000000000000000000000000"
-	sb, err := sandbase.New(sandbase.WithAPIKey(wrong), sandbase.WithAPIURL(srv.URL), sandbase.WithName("logged"), sandbase.WithLogger(logger))
+	sb, err := sandbase.New(sandbase.WithAPIKey(wrong), sandbase.WithAPIURL(srv.URL), sandbase.WithSandboxURL(srv.URL), sandbase.WithTemplate("base"), sandbase.WithName("logged"), sandbase.WithLogger(logger))
 	require.NoError(t, err)
 	everything(sb, true)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	sb, err = sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(closed.URL), sandbase.WithLogger(logger))
+	sb, err = sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(closed.URL), sandbase.WithTemplate("base"), sandbase.WithLogger(logger))
 	require.NoError(t, err)
 	try(func() error { _, err := sb.Attach(ctx); return err })
 
@@ -475,68 +491,41 @@ func TestNoSecretsInLogs(t *testing.T) {
 	rec.Check(t, key, wrong)
 }
 
-func TestFiles(t *testing.T) {
+// TestLiveOutputStdinSignals: SandBase's data plane is envd, so what the
+// archived REST dialect lacked works.
+func TestLiveOutputStdinSignals(t *testing.T) {
 	srv := server(t)
 	ctx := t.Context()
 	h := attach(t, srv)
 	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
 
-	// Past the 1 MB base64 read: the download endpoint has no cap; the write
-	// goes as a multipart upload.
+	res, err := h.Exec(ctx, &sandagent.Cmd{Args: []string{"cat"}, Stdin: strings.NewReader("x\x00\xff")})
+	require.NoError(t, err)
+	require.Equal(t, "x\x00\xff", string(res.Stdout), "stdin in, bytes out unchanged")
+
+	p, err := h.Start(ctx, &sandagent.Cmd{Shell: "sleep 30"})
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(ctx, os.Kill))
+	_, err = p.Wait()
+	require.Error(t, err)
+
 	big := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16)
-	require.NotEmpty(t, h.Workdir())
-	requests(srv)
 	require.NoError(t, h.WriteFile(ctx, "big/three.bin", big))
-	require.Equal(t, []string{"POST /sandboxes/" + h.ID() + "/filesystem/upload"}, requests(srv))
 	got, err := h.ReadFile(ctx, "big/three.bin")
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(big, got))
 
-	require.NoError(t, h.WriteFile(ctx, "small.txt", []byte("small")))
-	require.Equal(t, []string{"GET /sandboxes/" + h.ID() + "/filesystem/download", "POST /sandboxes/" + h.ID() + "/filesystem"}, requests(srv))
-
-	err = h.WriteFrom(ctx, "huge.bin", io.LimitReader(zeros{}, sandbase.MaxUpload+1))
-	require.ErrorIs(t, err, sandagent.ErrInvalid)
-	require.ErrorContains(t, err, "upload limit")
-	_, err = h.Stat(ctx, "huge.bin")
-	require.ErrorIs(t, err, sandagent.ErrNotFound, "nothing half-written")
-
 	var n sandbase.Native
 	require.True(t, h.As(&n))
 	require.Equal(t, h.ID(), n.SandboxID)
-	require.NoError(t, n.Move(ctx, "small.txt", "moved/small.txt"))
-	got, err = h.ReadFile(ctx, "moved/small.txt")
-	require.NoError(t, err)
-	require.Equal(t, "small", string(got))
-	require.ErrorIs(t, n.Move(ctx, "small.txt", "again.txt"), sandagent.ErrNotFound)
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
-
-func TestExecTimeoutAndStdin(t *testing.T) {
-	srv := server(t)
-	ctx := t.Context()
-	h := attach(t, srv)
-	t.Cleanup(func() { _ = h.Destroy(context.Background()) })
-
-	_, err := h.Exec(ctx, &sandagent.Cmd{Args: []string{"cat"}, Stdin: strings.NewReader("x")})
-	require.ErrorIs(t, err, sandagent.ErrUnsupported, "stdin is never dropped silently")
-
-	res, err := h.Exec(ctx, &sandagent.Cmd{Shell: "sleep 30", Timeout: time.Second})
-	require.ErrorIs(t, err, sandagent.ErrTimeout)
-	require.Equal(t, -1, res.ExitCode)
-
-	res, err = h.Exec(ctx, &sandagent.Cmd{Shell: `printf '%s' "$0"`})
-	require.NoError(t, err)
-	require.Equal(t, "/bin/sh", string(res.Stdout), "Cmd.Shell runs /bin/sh -c")
+	require.Equal(t, "base", n.TemplateID)
 }
 
 func TestOpenURL(t *testing.T) {
 	srv := server(t)
 	t.Setenv("SANDBASE_API_KEY", srv.APIKey())
 	t.Setenv("SANDBASE_API_URL", srv.URL)
+	t.Setenv("SANDBASE_SANDBOX_URL", srv.URL)
 	h, err := sandagent.Open(t.Context(), "sandbase://from-url?timeout=10m&template=base&meta.user=u1")
 	require.NoError(t, err)
 	require.Equal(t, sandbase.ProviderName, h.Provider())
@@ -546,7 +535,7 @@ func TestOpenURL(t *testing.T) {
 	require.Equal(t, h.ID(), h2.ID())
 	require.NoError(t, h2.Destroy(t.Context()))
 
-	for _, bad := range []string{"sandbase://x?bogus=1", "sandbase://x?timeout=soon", "sandbase://x/path", "sandbase://?id=i123"} {
+	for _, bad := range []string{"sandbase://x?bogus=1", "sandbase://x?timeout=soon", "sandbase://x/path", "sandbase://?id=i.123"} {
 		_, err := sandagent.Open(t.Context(), bad)
 		require.ErrorIs(t, err, sandagent.ErrInvalid, bad)
 	}
@@ -557,32 +546,46 @@ func TestOpenURL(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	t.Setenv("SANDBASE_API_KEY", "")
 	t.Setenv("SANDBASE_API_URL", "")
+	t.Setenv("SANDBASE_TEMPLATE", "")
 	_, err := sandbase.New()
 	require.ErrorIs(t, err, sandagent.ErrAuth, "no key")
 	for _, o := range [][]sandbase.Option{
-		{sandbase.WithName("a"), sandbase.WithID("sbx_abc")},
+		{sandbase.WithName("a"), sandbase.WithID("iabc")},
 		{sandbase.WithName("")},
 		{sandbase.WithName("a\nb")},
-		{sandbase.WithID("iabc123")},
-		{sandbase.WithID("sbx_")},
-		{sandbase.WithID("sbx_a-b")},
+		{sandbase.WithID("sbx.abc")},
+		{sandbase.WithID("")},
+		{sandbase.WithID(strings.Repeat("a", 129))},
 		{sandbase.WithTimeout(0)},
 		{sandbase.WithTemplate("")},
 		{sandbase.WithMetadata(map[string]string{sandbase.NameKey: "x"})},
 		{sandbase.WithEnv(map[string]string{"A=B": "c"})},
 		{sandbase.WithAPIURL("ftp://x")},
+		{sandbase.WithDomain("a/b")},
 		{sandbase.WithHTTPClient(nil)},
 		{sandbase.WithAPIKey("")},
 	} {
-		_, err := sandbase.New(append([]sandbase.Option{sandbase.WithAPIKey("sk-sb-00")}, o...)...)
+		_, err := sandbase.New(append([]sandbase.Option{sandbase.WithAPIKey("sk-00")}, o...)...)
 		require.ErrorIs(t, err, sandagent.ErrInvalid)
 		var e *sandagent.Error
 		require.ErrorAs(t, err, &e)
 		require.Equal(t, sandbase.ProviderName, e.Provider)
 	}
+	for _, id := range []string{"sbx_a1B2-c3", "i1a2b3c4d5e6f7g8h9i0j"} {
+		_, err := sandbase.New(sandbase.WithAPIKey("sk-00"), sandbase.WithID(id))
+		require.NoError(t, err, id)
+	}
 	t.Setenv("SANDBASE_API_URL", "ftp://x")
-	_, err = sandbase.New(sandbase.WithAPIKey("sk-sb-00"))
+	_, err = sandbase.New(sandbase.WithAPIKey("sk-00"))
 	require.ErrorIs(t, err, sandagent.ErrInvalid)
+	t.Setenv("SANDBASE_API_URL", "")
 	_, err = sandbase.New(sandbase.WithAPIKey("e2b_not-a-sandbase-key"), sandbase.WithAPIURL("http://127.0.0.1:1"))
 	require.NoError(t, err, "no key-format check")
+
+	// No template: an Attach that may create fails before any request.
+	sb, err := sandbase.New(sandbase.WithAPIKey("sk-00"), sandbase.WithAPIURL("http://127.0.0.1:1"), sandbase.WithName("n"))
+	require.NoError(t, err)
+	_, err = sb.Attach(t.Context())
+	require.ErrorIs(t, err, sandagent.ErrInvalid)
+	require.ErrorContains(t, err, "SANDBASE_TEMPLATE")
 }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,13 +20,15 @@ var urlSpec = urlopt.Spec{Scheme: "sandbase", KeyEnv: "SANDBASE_API_KEY", Named:
 // open makes a Sandbox from a sandbase URL (see the package documentation):
 //
 //	sandbase://my-project?template=base&timeout=10m
-//	sandbase://?id=sbx_a1b2c3d4e5f6
+//	sandbase://?id=i1a2b3c4d5e6f7g8h9i0j
 //
 // The host is the sandbox name (WithName). Each parameter may be given
 // once:
 //   - id: reattach by id (WithID), instead of a name;
 //   - template: WithTemplate;
 //   - timeout: a Go duration such as 10m (WithTimeout);
+//   - create: true or false (WithCreateIfMissing);
+//   - domain: a host name such as sandbox.sandbase.ai (WithDomain);
 //   - meta.<key>=<value>: WithMetadata.
 //
 // Anything else is ErrInvalid, with a message naming the bad part: an
@@ -50,6 +53,20 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 			o = WithID(v)
 		case "template":
 			o = WithTemplate(v)
+		case "create":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, urlopt.BadValue(k, "want true or false")
+			}
+			if !on {
+				continue
+			}
+			o = WithCreateIfMissing()
+		case "domain":
+			if strings.Contains(v, "@") {
+				return nil, urlopt.BadValue(k, "want a host name such as sandbox.sandbase.ai")
+			}
+			o = WithDomain(v)
 		case "timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -67,7 +84,7 @@ func open(u *url.URL) (sandagent.Sandbox, error) {
 		opts = append(opts, urlopt.Part("parameter "+k, o))
 	}
 	if len(unknown) > 0 {
-		return nil, urlopt.Unknown(unknown, "id, template, timeout, meta.<key>")
+		return nil, urlopt.Unknown(unknown, "id, template, timeout, create, domain, meta.<key>")
 	}
 	return New(opts...)
 }

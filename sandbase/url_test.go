@@ -20,6 +20,8 @@ func TestURLs(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Setenv("SANDBASE_API_KEY", srv.APIKey())
 	t.Setenv("SANDBASE_API_URL", srv.URL)
+	t.Setenv("SANDBASE_SANDBOX_URL", srv.URL)
+	t.Setenv("SANDBASE_TEMPLATE", "base")
 	labels := func(t *testing.T, id string) map[string]string {
 		t.Helper()
 		sb, err := sandagent.FromURL("sandbase://")
@@ -67,13 +69,13 @@ func TestURLs(t *testing.T) {
 	for url, part := range map[string]string{
 		"sandbase://x?timeout=%zz":               "malformed URL query",
 		"sandbase://x?timeout=1m;template=base":  "malformed URL query",
-		"sandbase://x?bogus=1":                   "unknown URL parameter bogus (known: id, template, timeout, meta.<key>)",
+		"sandbase://x?bogus=1":                   "unknown URL parameter bogus (known: id, template, timeout, create, domain, meta.<key>)",
 		"sandbase://x?bogus=1&zzz=2":             "unknown URL parameters bogus, zzz",
 		"sandbase://x?" + urlSecret:              "unknown URL parameter (a 42-byte name, not shown)",
 		"sandbase://x?timeout=1m&timeout=2m":     "URL parameter timeout given 2 times",
 		"sandbase://x?timeout=soon":              "URL parameter timeout: want a duration",
 		"sandbase://x?timeout=0s":                "URL parameter timeout: timeout 0s is not positive",
-		"sandbase://?id=i123":                    "URL parameter id: sandbox id",
+		"sandbase://?id=i.123":                   "URL parameter id: sandbox id",
 		"sandbase://x?template=":                 "URL parameter template",
 		"sandbase://x?meta.sandagent.managed=y":  "URL parameter meta.sandagent.managed",
 		"sandbase://x/path":                      "unexpected path in the URL",
@@ -81,7 +83,7 @@ func TestURLs(t *testing.T) {
 		"sandbase://x#frag":                      "unexpected fragment in the URL",
 		"sandbase:x":                             "malformed URL: want sandbase://name",
 		"sandbase://" + strings.Repeat("n", 129): "URL host (the sandbox name): name",
-		"sandbase://x?id=sbx_abc":                "URL gives both a name (the host) and an id",
+		"sandbase://x?id=iabc":                   "URL gives both a name (the host) and an id",
 		"sandbase://" + urlSecret + "@x":         "credentials do not belong in a URL: set SANDBASE_API_KEY",
 		"sandbase://user:" + urlSecret + "@x":    "credentials do not belong in a URL",
 	} {

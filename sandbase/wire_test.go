@@ -3,13 +3,10 @@
 package sandbase_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,66 +14,52 @@ import (
 	"github.com/sandagent/sandagent/sandbase"
 )
 
-// A fake SandBase that echoes the credentials it gets in its error
-// messages, and records the commands it is sent.
-func TestWire(t *testing.T) {
-	const key = "sk-sb-0123456789abcdef0123"
+// A service that ignores the metadata filter and answers connect 200 even
+// when it resumed: the name lookup filters the answer itself, and the
+// outcome comes from the state the list showed.
+func TestNameLookupOnAServiceThatIgnoresTheFilter(t *testing.T) {
+	const key = "sk-0123456789abcdef"
 	var mu sync.Mutex
-	var bodies []map[string]any
+	var seen []*http.Request
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r)
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.URL.Path == "/sandboxes/sbx_abc/connect":
-			_, _ = w.Write([]byte(`{"sandboxID":"sbx_abc","templateID":"base","clientID":"erouter","metadata":{},"status":"running"}`))
-		case r.URL.Path == "/sandboxes/sbx_abc/processes":
-			var body map[string]any
-			_ = json.NewDecoder(r.Body).Decode(&body)
-			mu.Lock()
-			bodies = append(bodies, body)
-			mu.Unlock()
-			_, _ = w.Write([]byte(`{"processID":"42","stdout":"out","stderr":"err","exitCode":3}`))
+		switch r.Method + " " + r.URL.Path {
+		case "GET /v2/sandboxes":
+			_, _ = w.Write([]byte(`[
+				{"sandboxID":"iother","templateID":"base","state":"running","startedAt":"2026-01-01T00:00:00Z","metadata":{"sandagent.name":"other","sandagent.managed":"true"}},
+				{"sandboxID":"imine","templateID":"base","state":"paused","startedAt":"2026-01-02T00:00:00Z","metadata":{"sandagent.name":"mine","sandagent.managed":"true"}},
+				{"sandboxID":"istray","templateID":"base","state":"running","startedAt":"2026-01-01T00:00:00Z"}]`))
+		case "POST /v2/sandboxes/imine/connect":
+			_, _ = w.Write([]byte(`{"sandboxID":"imine","templateID":"base","envdAccessToken":"t","envdVersion":"0.6.13"}`))
 		default:
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"code":401,"message":"invalid key ` + r.Header.Get("Authorization") + `"}`))
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"code":404,"message":"sandbox not found"}`))
 		}
 	}))
 	defer srv.Close()
-	ctx := t.Context()
 
-	sb, err := sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL), sandbase.WithName("x"))
+	sb, err := sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL), sandbase.WithTemplate("base"), sandbase.WithName("mine"))
 	require.NoError(t, err)
-	_, err = sb.Attach(ctx)
-	require.ErrorIs(t, err, sandagent.ErrAuth)
-	require.NotContains(t, err.Error(), key)
-	require.Contains(t, err.Error(), "[REDACTED]", "the echo was there and was redacted")
+	h, err := sb.Attach(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "imine", h.ID())
+	require.Equal(t, sandagent.Resumed, h.Outcome(), "the list said paused; connect's 200 cannot tell")
 
-	sb, err = sandbase.New(sandbase.WithAPIKey(key), sandbase.WithAPIURL(srv.URL), sandbase.WithID("sbx_abc"))
-	require.NoError(t, err)
-	h, err := sb.Attach(ctx)
-	require.NoError(t, err)
-	var out, errb strings.Builder
-	res, err := h.Exec(ctx, &sandagent.Cmd{Shell: "echo hi", Dir: "/workspace/sub", Env: map[string]string{"A": "b"}, Timeout: 1500 * time.Millisecond, Stdout: &out, Stderr: &errb})
-	var ee *sandagent.ExitError
-	require.ErrorAs(t, err, &ee)
-	require.Equal(t, 3, res.ExitCode)
-	require.Equal(t, "out", out.String())
-	require.Equal(t, "err", errb.String())
-	_, err = h.Exec(ctx, &sandagent.Cmd{Args: []string{"ls", "-l"}})
-	require.ErrorAs(t, err, &ee)
-	_, err = h.ReadFile(ctx, "/workspace/x")
-	require.ErrorIs(t, err, sandagent.ErrAuth)
-	require.NotContains(t, err.Error(), key)
+	var managed []string
+	for info, err := range sb.Managed(t.Context()) {
+		require.NoError(t, err)
+		managed = append(managed, info.ID)
+	}
+	require.Equal(t, []string{"iother", "imine"}, managed, "the unlabelled sandbox is left out")
 
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, bodies, 2)
-	require.Equal(t, "/bin/sh", bodies[0]["cmd"])
-	require.Equal(t, []any{"-c", "echo hi"}, bodies[0]["args"])
-	require.Equal(t, "/workspace/sub", bodies[0]["cwd"])
-	require.Equal(t, float64(2), bodies[0]["timeout"], "the deadline in whole seconds, rounded up")
-	require.Equal(t, "b", bodies[0]["envVars"].(map[string]any)["A"])
-	require.Equal(t, "ls", bodies[1]["cmd"])
-	require.Equal(t, []any{"-l"}, bodies[1]["args"])
-	require.NotContains(t, bodies[1], "cwd", "no Dir: SandBase's default")
-	require.NotContains(t, bodies[1], "timeout", "no deadline: SandBase's default")
+	require.Equal(t, "sandagent.name=mine", seen[0].URL.Query().Get("metadata"), "the filter is sent")
+	for _, r := range seen {
+		require.Equal(t, key, r.Header.Get("X-API-Key"))
+		require.Empty(t, r.Header.Get("Authorization"))
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -133,14 +132,20 @@ func (s *suite) testExec(t *testing.T) {
 
 	t.Run("MissingProgram", func(t *testing.T) {
 		t.Parallel()
-		res, err := h.Exec(s.ctx(t), &sandagent.Cmd{Args: []string{"sandagent-no-such-program"}})
-		require.Error(t, err)
-		var ee *sandagent.ExitError
-		if errors.As(err, &ee) { // some providers start it through a shell
+		// One outcome everywhere: the shell's exit 127, which matches
+		// ErrNotFound, with a message on stderr.
+		for _, c := range []*sandagent.Cmd{
+			{Args: []string{"sandagent-no-such-program", "arg"}},
+			{Shell: "sandagent-no-such-program arg"},
+		} {
+			res, err := h.Exec(s.ctx(t), c)
+			var ee *sandagent.ExitError
+			require.ErrorAs(t, err, &ee, "%s", c)
+			require.ErrorIs(t, err, sandagent.ErrNotFound)
 			require.Equal(t, 127, res.ExitCode)
-			return
+			require.Same(t, res, ee.Result)
+			require.Contains(t, string(res.Stderr), "sandagent-no-such-program")
 		}
-		require.ErrorIs(t, err, sandagent.ErrNotFound)
 	})
 
 	t.Run("Dir", func(t *testing.T) {
@@ -196,6 +201,38 @@ func (s *suite) testExec(t *testing.T) {
 		_, err = p.Wait()
 		require.ErrorIs(t, err, context.Canceled)
 		s.requireGone(t, h, pid)
+	})
+
+	t.Run("KillsTree", func(t *testing.T) {
+		t.Parallel()
+		// A timeout and a cancelled ctx end the command's children too: a
+		// background job and both sides of a pipeline.
+		for _, cancelled := range []bool{false, true} {
+			name := "tree-" + uniqueName()
+			line := "sleep 60 & echo $! > " + name + ".bg; sleep 60 | (echo $(exec sh -c 'echo $PPID') > " + name + ".pipe; cat); wait"
+			ctx, cancel := context.WithCancel(s.ctx(t))
+			c := &sandagent.Cmd{Shell: line}
+			if !cancelled {
+				c.Timeout = time.Second
+			}
+			p, err := h.Start(ctx, c)
+			require.NoError(t, err)
+			s.waitFile(t, h, name+".bg")
+			s.waitFile(t, h, name+".pipe")
+			if cancelled {
+				cancel()
+			}
+			_, err = p.Wait()
+			cancel()
+			require.Error(t, err)
+			for _, f := range []string{name + ".bg", name + ".pipe"} {
+				res, err := h.Exec(s.ctx(t), &sandagent.Cmd{Shell: `p=$(cat ` + f + `); i=0
+while [ $i -lt 100 ]; do st=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); [ -z "$st" ] || [ "$st" = Z ] && break; sleep 0.05; i=$((i+1)); done
+[ -z "$st" ] || [ "$st" = Z ] && echo gone || echo alive`})
+				require.NoError(t, err)
+				require.Equal(t, "gone\n", string(res.Stdout), "%s (cancelled: %v): the command's children must be killed", f, cancelled)
+			}
+		}
 	})
 
 	t.Run("Stdin", func(t *testing.T) {

@@ -14,9 +14,11 @@
 // The suite covers the reuse rules (by name and by id), exec semantics
 // (separate live stdout and stderr, exit codes, Dir, Env, Timeout, ctx
 // cancellation that really kills, stdin, signals), binary-safe files, the
-// lifecycle (pause, resume, stop, start, close, destroy), concurrency, a
-// filesystem root of each sandbox's own (Root), complete output (a slow
-// writer, 1,000 concurrent commands) and, against an emulator, faults.
+// lifecycle (pause, resume, stop, start, close, destroy), concurrency,
+// ports reached through Handle.URL, terminals (StartPTY), Fork and
+// Snapshot, a filesystem root of each sandbox's own (Root), complete output
+// (a slow writer, 1,000 concurrent commands) and, against an emulator,
+// faults.
 // A capability the provider lacks is declared in Factory.Lacks with the
 // reason: the suite checks that it fails with ErrUnsupported and skips its
 // tests, saying why. Nothing is skipped silently.
@@ -34,7 +36,7 @@
 //	20 ms latency on every request         works      works      works      works
 //	every lookup fails (503/429/401/500)   error, no create (all named providers; sandock has no names)
 //	create's response lost after the act   adopted    adopted    n/a        adopted
-//	ctx ends at each request of an Attach  nothing left behind (all; 3, 3, 2 and 2 requests)
+//	ctx ends at each request of an Attach  nothing left behind (all; 3, 3, 1 and 2 requests)
 //
 // Provider packages add their own: e2b's cut and stalled streams (an error,
 // never a silent truncation or a hang), sandock's cut SSE stream, daytona's
@@ -91,6 +93,11 @@ type Options struct {
 	// Env, when set, is the environment of a sandbox New's Sandbox
 	// creates (the provider's WithEnv).
 	Env map[string]string
+
+	// Snapshot, when set, is the id of a snapshot (from Handle.Snapshot)
+	// that a sandbox New's Sandbox creates starts from. Only providers
+	// with the Snapshot capability are asked for it.
+	Snapshot string
 }
 
 // Factory makes the provider's Sandboxes for the suite.
@@ -125,6 +132,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("OutputComplete", s.testOutputComplete)
 	t.Run("Lifecycle", s.testLifecycle)
 	t.Run("Concurrency", s.testConcurrency)
+	t.Run("Capabilities", s.testCapabilities)
 	t.Run("Unsupported", s.testUnsupported)
 	t.Run("Faults", s.testFaults)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -16,49 +17,52 @@ import (
 	"github.com/sandagent/sandagent/internal/httpx"
 )
 
-// client speaks Sandock's REST API: every response is the wrapper
-// {success, code, message, data}, unwrapped here into data or a classified
-// *sandagent.Error.
+// client speaks Sandock's REST API. A success is the wrapper {success,
+// code, message, data}, unwrapped here into data. A failure is classified
+// by its HTTP status; its body is either oRPC's error JSON (a string code,
+// what the public server answers) or the wrapper with success=false (what
+// the official SDK documents and the public server answers for a path it
+// does not know), and its message is taken from either.
 type client struct {
-	rc  *resty.Client
-	key string // a secret: redacted from every error
+	rc       *resty.Client
+	key      string      // a secret: redacted from every error
+	noStream atomic.Bool // the server has no shell/stream route
 }
 
-// envelope is the wrapper around every response. Success is a pointer
-// because the volume endpoints are documented with {data} only: a missing
-// flag defers to the HTTP status.
+// envelope is the wrapper around a response. Success is a pointer because
+// the volume endpoints are documented with {data} only: a missing flag
+// defers to the HTTP status.
 type envelope struct {
 	Success *bool           `json:"success"`
-	Code    int             `json:"code"`
+	Code    json.RawMessage `json:"code"` // a number in the wrapper, a string in oRPC's errors
 	Message string          `json:"message"`
 	Data    json.RawMessage `json:"data"`
 }
 
-// decodeError is the httpx.Decoder for the wrapper's message.
+// decodeError is the httpx.Decoder for both error shapes: the message,
+// after oRPC's code when the body has one ("INTERNAL_SERVER_ERROR:
+// Internal server error").
 func decodeError(body []byte) string {
 	var e envelope
 	if json.Unmarshal(body, &e) != nil {
 		return ""
 	}
-	if e.Message == "" && e.Code != 0 {
-		return fmt.Sprintf("code %d", e.Code)
+	var code string
+	if json.Unmarshal(e.Code, &code) == nil && code != "" {
+		if e.Message == "" {
+			return code
+		}
+		return code + ": " + e.Message
+	}
+	if e.Message == "" && len(e.Code) > 0 {
+		return "code " + string(e.Code)
 	}
 	return e.Message
 }
 
-// check classifies a failed request. Sandock has no names, so a 409 always
-// means the sandbox's state forbids the operation (exec on a stopped
-// sandbox, for one): ErrState rather than ErrConflict.
+// check classifies a failed request.
 func (c *client) check(op string, r *resty.Response, err error) error {
-	return conflictIsState(httpx.Check(ProviderName, op, r, err, decodeError, c.key))
-}
-
-func conflictIsState(err error) error {
-	var e *sandagent.Error
-	if errors.As(err, &e) && e.Status == http.StatusConflict {
-		e.Kind = sandagent.ErrState
-	}
-	return err
+	return httpx.Check(ProviderName, op, r, err, decodeError, c.key)
 }
 
 // call sends one request and decodes the wrapper's data into out (if not
@@ -81,11 +85,12 @@ func (c *client) call(ctx context.Context, op, method, path string, query url.Va
 		return &sandagent.Error{Provider: ProviderName, Op: op, Status: resp.StatusCode(), Message: "malformed response: not the {success, code, message, data} wrapper"}
 	}
 	if env.Success != nil && !*env.Success {
-		status := env.Code
+		var status int
+		_ = json.Unmarshal(env.Code, &status)
 		if status < 400 {
 			status = 0
 		}
-		return conflictIsState(httpx.StatusError(ProviderName, op, status, resp.Header(), resp.Body(), decodeError, c.key))
+		return httpx.StatusError(ProviderName, op, status, resp.Header(), resp.Body(), decodeError, c.key)
 	}
 	if out != nil {
 		if err := json.Unmarshal(env.Data, out); err != nil {
@@ -95,12 +100,12 @@ func (c *client) call(ctx context.Context, op, method, path string, query url.Va
 	return nil
 }
 
-// sandboxItem is one entry of GET /api/v1/sandbox. Title is not in the
-// documented schema: it stays nil unless the service reports it.
+// sandboxItem is one entry of GET /api/v1/sandbox: {id, status} in the
+// server's contract. Title and CreatedAt stay empty unless the service
+// reports them.
 type sandboxItem struct {
 	ID        string          `json:"id"`
 	Status    string          `json:"status"`
-	Image     string          `json:"image,omitempty"`
 	CreatedAt string          `json:"createdAt,omitempty"`
 	Title     json.RawMessage `json:"title,omitempty"`
 }
@@ -139,7 +144,8 @@ type createRequest struct {
 	Env                   map[string]string `json:"env,omitempty"`
 	MemoryLimitMb         int               `json:"memoryLimitMb,omitempty"`
 	CPUShares             int               `json:"cpuShares,omitempty"`
-	ActiveDeadlineSeconds int               `json:"activeDeadlineSeconds,omitempty"`
+	ActiveDeadlineSeconds int               `json:"activeDeadlineSeconds"`
+	Command               []string          `json:"command,omitempty"`
 	Volumes               []volumeMount     `json:"volumes,omitempty"`
 }
 
@@ -165,8 +171,8 @@ func (c *client) create(ctx context.Context, req createRequest) (string, error) 
 	return out.ID, nil
 }
 
-// start starts a sandbox. It is idempotent ("started or reused"), so it may
-// be retried; started=false means it was already running.
+// start starts a sandbox that is not running. It is idempotent, so it may
+// be retried.
 func (c *client) start(ctx context.Context, id string) error {
 	return c.call(httpx.Idempotent(ctx), "start", http.MethodPost, sandboxPath(id, "/start"), nil, nil, nil)
 }
@@ -175,8 +181,23 @@ func (c *client) stop(ctx context.Context, id string) error {
 	return c.call(httpx.Idempotent(ctx), "stop", http.MethodPost, sandboxPath(id, "/stop"), nil, nil, nil)
 }
 
-func (c *client) remove(ctx context.Context, id string) error {
-	return c.call(ctx, "destroy", http.MethodDelete, sandboxPath(id, ""), nil, nil, nil)
+// remove deletes a sandbox. Deleting one already deleted, or unknown,
+// fails (with a 500 on the public server): gone reports whether the list
+// confirms it is gone, which makes a delete idempotent.
+func (c *client) remove(ctx context.Context, op, id string) error {
+	err := c.call(ctx, op, http.MethodDelete, sandboxPath(id, ""), nil, nil, nil)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	var e *sandagent.Error
+	if !errors.As(err, &e) || (e.Status < 400 && e.Status != 0) || e.Kind == sandagent.ErrAuth || e.Kind == sandagent.ErrRateLimited {
+		return err
+	}
+	item, lerr := c.find(ctx, id)
+	if lerr == nil && item == nil {
+		return nil // already gone
+	}
+	return err
 }
 
 // shellRequest is ShellRequest. Cmd is always a string here: argv is quoted
@@ -209,6 +230,28 @@ func (c *client) shell(ctx context.Context, op, id string, req shellRequest, ide
 	return out, err
 }
 
+// writeFile writes content (text: the service stores it as UTF-8) to p,
+// creating parents.
+func (c *client) writeFile(ctx context.Context, id, p, content string) error {
+	return c.call(httpx.Idempotent(ctx), "write", http.MethodPost, sandboxPath(id, "/fs/write"), nil,
+		map[string]any{"path": p, "content": content}, nil)
+}
+
+// readFile returns the text of p. The service answers "" for a file it
+// cannot read, missing ones included.
+func (c *client) readFile(ctx context.Context, id, p string) (string, error) {
+	var out struct {
+		Content string `json:"content"`
+	}
+	err := c.call(ctx, "read", http.MethodGet, sandboxPath(id, "/fs/read"), url.Values{"path": {p}}, nil, &out)
+	return out.Content, err
+}
+
+// removePath removes p, file or tree (rm -rf: a missing p is not an error).
+func (c *client) removePath(ctx context.Context, id, p string) error {
+	return c.call(httpx.Idempotent(ctx), "remove", http.MethodDelete, sandboxPath(id, "/fs"), url.Values{"path": {p}}, nil, nil)
+}
+
 // shellStream starts req on the SSE endpoint and returns the event stream.
 func (c *client) shellStream(ctx context.Context, id string, req shellRequest) (io.ReadCloser, error) {
 	resp, err := c.rc.R().SetContext(ctx).
@@ -223,7 +266,7 @@ func (c *client) shellStream(ctx context.Context, id string, req shellRequest) (
 	if !resp.IsSuccess() {
 		defer body.Close()
 		b, _ := io.ReadAll(io.LimitReader(body, 64<<10))
-		return nil, conflictIsState(httpx.StatusError(ProviderName, "exec", resp.StatusCode(), resp.Header(), b, decodeError, c.key))
+		return nil, httpx.StatusError(ProviderName, "exec", resp.StatusCode(), resp.Header(), b, decodeError, c.key)
 	}
 	return body, nil
 }

@@ -87,3 +87,39 @@ func FuzzDecodeError(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRecords cuts any stderr, with the wrapper's records put anywhere in
+// it, into three writes at any points: the records come out, every other
+// byte goes through, in order.
+func FuzzRecords(f *testing.F) {
+	f.Add("warn\n", 0, 3, 1, 5)
+	f.Add("sandagent-", 4, 10, 2, 0)
+	f.Add("", 0, 0, 0, 0)
+	f.Add("a;b=c;sandagent-0123:", 1, 2, 3, 4)
+	const tag = "sandagent-0123456789abcdef:"
+	f.Fuzz(func(t *testing.T, text string, at1, at2, cut1, cut2 int) {
+		if strings.Contains(text, tag[:len(tag)-1]) {
+			t.Skip("the text holds the tag")
+		}
+		at1, at2 = clamp(at1, len(text)), clamp(at2, len(text))
+		at1, at2 = min(at1, at2), max(at1, at2)
+		in := text[:at1] + tag + "pid=42;" + text[at1:at2] + tag + "exit=3;" + text[at2:]
+		cut1, cut2 = clamp(cut1, len(in)), clamp(cut2, len(in))
+		cut1, cut2 = min(cut1, cut2), max(cut1, cut2)
+		var out bytes.Buffer
+		got := map[string]string{}
+		r := &records{w: &out, tag: []byte(tag), set: func(k, v string) { got[k] = v }}
+		for _, part := range []string{in[:cut1], in[cut1:cut2], in[cut2:]} {
+			if _, err := r.Write([]byte(part)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.flush()
+		if out.String() != text {
+			t.Fatalf("output %q, want %q", out.String(), text)
+		}
+		if got["pid"] != "42" || got["exit"] != "3" {
+			t.Fatalf("records %v", got)
+		}
+	})
+}

@@ -3,12 +3,14 @@ package sandock
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -23,7 +25,8 @@ type handle struct {
 	api         *client
 	id          string
 	execTimeout time.Duration
-	piece       int // bytes of a file per shell call; 0 means defaultPiece
+	piece       int         // bytes of a file per fs request; 0 means defaultPiece
+	stopped     atomic.Bool // Stop succeeded: later calls would restart the sandbox
 }
 
 var (
@@ -32,55 +35,70 @@ var (
 	_ driver.Aser    = (*handle)(nil)
 )
 
-// Exit codes of the file scripts.
+// File operations run shell scripts that report how they ended in their
+// output, never in their exit status: Sandock on Kubernetes reports exit
+// codes as 0 or 1 only. A script ends by printing, on a line of its own,
+// statusPrefix and one of the words below (function st); what it printed
+// before that line is its data.
 const (
-	exitMissing  = 2 // the path does not exist
-	exitIsDir    = 3 // a file was wanted, the path is a directory
-	exitNotDir   = 4 // a directory was wanted (or a parent is a file)
-	exitShortIn  = 5 // the input did not arrive whole
-	exitChanged  = 6 // the file changed between the pieces of a read
+	statusPrefix = "sandagent-status:"
+	// stFunc defines st WORD, which removes the pieces directory $s if
+	// one is set, prints the status line and exits.
+	stFunc = `st() { [ -n "${s-}" ] && rm -rf "$s"; printf '\n` + statusPrefix + `%s\n' "$1"; exit 0; }; `
+
 	fileOpLimit  = 10 * time.Minute
 	errorExcerpt = 300
 )
 
 // script runs a file operation's shell script through the blocking
-// endpoint and classifies its exit code. Idempotent scripts (all but
-// Remove: running one twice leaves what running it once does) may be
-// retried.
-func (h *handle) script(ctx context.Context, op, p, script, input string, idempotent bool) (string, error) {
-	res, err := h.api.shell(ctx, op, h.id, shellRequest{Cmd: script, TimeoutMs: timeoutMs(fileOpLimit), Input: input}, idempotent)
+// endpoint and classifies the status it printed. Idempotent scripts
+// (running one twice leaves what running it once does) may be retried.
+func (h *handle) script(ctx context.Context, op, p, script string, idempotent bool) (string, error) {
+	if err := h.usable(); err != nil {
+		return "", err
+	}
+	res, err := h.api.shell(ctx, op, h.id, shellRequest{Cmd: stFunc + script, TimeoutMs: timeoutMs(fileOpLimit)}, idempotent)
 	if err != nil {
 		return "", err
 	}
-	code := -1
-	if res.ExitCode != nil {
-		code = *res.ExitCode
+	out := res.Stdout
+	i := strings.LastIndex(out, "\n"+statusPrefix)
+	if i < 0 {
+		if res.TimedOut {
+			return "", sandagent.Errorf(sandagent.ErrTimeout, "%s: timed out after %s", p, fileOpLimit)
+		}
+		return "", fmt.Errorf("%s: the sandbox's shell ended without reporting a result%s", p, excerpt(res))
 	}
-	switch {
-	case code == 0:
-		return res.Stdout, nil
-	case code == exitMissing:
+	data, status := out[:i], strings.TrimSpace(out[i+1+len(statusPrefix):])
+	switch status {
+	case "ok":
+		return data, nil
+	case "missing":
 		return "", sandagent.Errorf(sandagent.ErrNotFound, "%s: no such file or directory", p)
-	case code == exitIsDir:
+	case "isdir":
 		return "", sandagent.Errorf(sandagent.ErrInvalid, "%s is a directory", p)
-	case code == exitNotDir:
+	case "notdir":
 		return "", sandagent.Errorf(sandagent.ErrInvalid, "%s: not a directory (or a parent is not)", p)
-	case code == exitShortIn:
+	case "short":
 		return "", fmt.Errorf("%s: the sandbox did not receive the whole content", p)
-	case code == exitChanged:
-		return "", sandagent.Errorf(sandagent.ErrConflict, "%s changed while being read", p)
-	case res.TimedOut:
-		return "", sandagent.Errorf(sandagent.ErrTimeout, "%s: timed out after %s", p, fileOpLimit)
 	}
+	return "", fmt.Errorf("%s: failed%s", p, excerpt(res))
+}
+
+// excerpt is the start of a failed script's stderr, for its error.
+func excerpt(res execResult) string {
 	msg := strings.TrimSpace(res.Stderr)
 	if len(msg) > errorExcerpt {
 		msg = msg[:errorExcerpt] + "…"
 	}
-	return "", fmt.Errorf("%s: exit status %d: %s", p, code, msg)
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
 }
 
 func (h *handle) lookupWorkdir(ctx context.Context) (string, error) {
-	out, err := h.script(ctx, "workdir", "pwd", "pwd", "", true)
+	out, err := h.script(ctx, "workdir", "pwd", `pwd && st ok; st err`, true)
 	if err != nil {
 		return "", err
 	}
@@ -93,7 +111,7 @@ func (h *handle) lookupWorkdir(ctx context.Context) (string, error) {
 
 func (h *handle) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	out, err := h.script(ctx, "stat", p,
-		"p="+shellquote.One(p)+`; [ -e "$p" ] || exit 2; stat -L -c '%f %s %Y' "$p"`, "", true)
+		"p="+shellquote.One(p)+`; [ -e "$p" ] || st missing; stat -L -c '%f %s %Y' "$p" && st ok; st err`, true)
 	if err != nil {
 		return driver.FileInfo{}, err
 	}
@@ -108,9 +126,9 @@ func (h *handle) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 func (h *handle) ListDir(ctx context.Context, p string) ([]driver.FileInfo, error) {
 	// One NUL-terminated "mode size mtime name" record per entry, in base64
 	// so that any name survives the JSON string.
-	out, err := h.script(ctx, "list", p, "d="+shellquote.One(p)+`; [ -e "$d" ] || exit 2; [ -d "$d" ] || exit 4; cd "$d" || exit 1; `+
+	out, err := h.script(ctx, "list", p, "d="+shellquote.One(p)+`; [ -e "$d" ] || st missing; [ -d "$d" ] || st notdir; cd "$d" || st err; `+
 		`for f in * .[!.]* ..?*; do { [ -e "$f" ] || [ -L "$f" ]; } || continue; case "$f" in .sandagent-*) continue;; esac; `+
-		`stat --printf '%f %s %Y %n\0' "$f"; done | base64`, "", true)
+		`stat --printf '%f %s %Y %n\0' "$f"; done | base64; st ok`, true)
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +197,13 @@ func fileMode(m uint32) fs.FileMode {
 
 func (h *handle) MakeDir(ctx context.Context, p string) error {
 	_, err := h.script(ctx, "mkdir", p,
-		"p="+shellquote.One(p)+`; [ -e "$p" ] && [ ! -d "$p" ] && exit 4; mkdir -p "$p" 2>/dev/null || exit 4`, "", true)
+		"p="+shellquote.One(p)+`; [ -e "$p" ] && [ ! -d "$p" ] && st notdir; mkdir -p "$p" 2>/dev/null && st ok; st notdir`, true)
 	return err
 }
 
 func (h *handle) Remove(ctx context.Context, p string) error {
 	_, err := h.script(ctx, "remove", p,
-		"p="+shellquote.One(p)+`; { [ -e "$p" ] || [ -L "$p" ]; } || exit 2; rm -rf "$p"`, "", false)
+		"p="+shellquote.One(p)+`; { [ -e "$p" ] || [ -L "$p" ]; } || st missing; rm -rf "$p" && st ok; st err`, false)
 	return err
 }
 
@@ -218,22 +236,50 @@ func state(status string) sandagent.State {
 	return sandagent.StateError
 }
 
-func (h *handle) Stop(ctx context.Context) error { return h.api.stop(ctx, h.id) }
-
-func (h *handle) Destroy(ctx context.Context) error {
-	err := h.api.remove(ctx, h.id)
-	if errors.Is(err, sandagent.ErrNotFound) {
-		return nil
+// Stop stops the sandbox: Sandock removes its container, keeping only its
+// volumes. The handle refuses every later call (ErrState), since Sandock
+// would silently start the sandbox again, empty, to serve it.
+func (h *handle) Stop(ctx context.Context) error {
+	if err := h.api.stop(ctx, h.id); err != nil {
+		return err
 	}
-	return err
+	h.stopped.Store(true)
+	return nil
 }
+
+// usable refuses a call after Stop.
+func (h *handle) usable() error {
+	if h.stopped.Load() {
+		return sandagent.Errorf(sandagent.ErrState, "sandbox %s was stopped through this handle; attach again (a stopped Sandock sandbox keeps only its volumes)", h.id)
+	}
+	return nil
+}
+
+// Destroy deletes the sandbox. Sandock fails to delete one already gone:
+// the list then confirms it, and that is success.
+func (h *handle) Destroy(ctx context.Context) error { return h.api.remove(ctx, "destroy", h.id) }
 
 func (h *handle) Close() error { return nil }
 
+// As offers **Client (the preview URLs and code runs of this sandbox) and
+// **resty.Client (the configured REST client).
 func (h *handle) As(target any) bool {
-	if p, ok := target.(**resty.Client); ok {
+	switch p := target.(type) {
+	case **Client:
+		*p = &Client{h: h}
+		return true
+	case **resty.Client:
 		*p = h.api.rc
 		return true
 	}
 	return false
+}
+
+// decodeBase64 decodes base64's output; the decoder skips its line breaks.
+func decodeBase64(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("malformed base64 from the sandbox: %w", err)
+	}
+	return b, nil
 }

@@ -3,7 +3,6 @@ package sandock
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"iter"
 
 	"github.com/sandagent/sandagent"
@@ -71,14 +70,11 @@ func (s *Sandbox) managed(ctx context.Context) ([]sandagent.Info, error) {
 }
 
 // Kill deletes the sandbox id (DELETE /api/v1/sandbox/{id}) without
-// attaching. One already gone (404) is not an error.
+// attaching. One already gone is not an error: Sandock fails the delete,
+// and the list then confirms the sandbox is gone.
 func (s *Sandbox) Kill(ctx context.Context, id string) error {
 	if id == "" {
 		return wrap("kill", sandagent.Errorf(sandagent.ErrInvalid, "empty sandbox id"))
 	}
-	err := s.api.remove(ctx, id)
-	if errors.Is(err, sandagent.ErrNotFound) {
-		return nil
-	}
-	return wrap("kill", err)
+	return wrap("kill", s.api.remove(ctx, "kill", id))
 }

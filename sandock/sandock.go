@@ -1,156 +1,17 @@
-// Package sandock is the Sandock provider (https://sandock.ai): container
-// sandboxes behind a JSON REST API under /api/v1, with Bearer-key auth and
-// a {success, code, message, data} wrapper on every response.
-//
-// # Reuse rule
-//
-// Sandock sandboxes have no names; a caller reattaches by the id that
-// Handle.ID returned, stored between requests (WithID).
-//
-//   - Without WithID, every Attach creates a new sandbox (create, then start).
-//   - With WithID, Attach lists the sandboxes (the API has no
-//     GET /api/v1/sandbox/{id}) and looks at that one's status. RUNNING: it
-//     is reattached (Outcome Reused, same id). Anything else — STOPPED,
-//     PAUSED, an expired one (its activeDeadlineSeconds passed, so it is
-//     STOPPED), a deleted one (absent from the list), CREATING, ERROR or a
-//     status this package does not know — is not restarted: Attach creates a
-//     new sandbox (Outcome Created, a new ID) and the caller stores the new
-//     id. The old one is left as it is.
-//   - WithRestartStopped opts in to starting a STOPPED sandbox (Outcome
-//     Started) or a PAUSED one (Outcome Resumed) instead.
-//   - Fail closed: only a successful list without the id counts as "not
-//     found". A 401/403, a 429, a 5xx or a network error on the status check
-//     is returned and nothing is created.
-//   - After replacing a sandbox, the Sandbox follows the new id, so later
-//     Attach calls on the same *Sandbox reattach to the replacement.
-//   - If Attach fails, or its ctx ends, after it created a sandbox, it deletes
-//     that sandbox; it never deletes one it did not create.
-//
-// # Volumes
-//
-// WithVolume(name, mountPath) looks a volume up by name, creating it if
-// missing (GET /api/v1/volume/name/{name}?create=true), then polls it
-// (GET /api/v1/volume/{id}, backoff from 100 ms to 2 s) until its status is
-// "ready", for at most WithVolumeTimeout (default 60 s) and never past the
-// ctx. This happens on both paths: on create the volumes are mounted
-// through CreateSandboxRequest.volumes; on reattach (and restart) they are
-// resolved so Handle.Volumes reports them. The API cannot mount a volume
-// into an existing sandbox nor list a sandbox's mounts, so on reattach the
-// only check possible is by date: a volume created after the sandbox
-// cannot be mounted in it, and Attach then fails with ErrConflict rather
-// than hand back a sandbox without it. Volumes are never deleted by this
-// package, not even when Attach fails after creating one.
-//
-// # Commands
-//
-// Exec runs through POST /api/v1/sandbox/{id}/shell/stream, an SSE stream
-// of stdout, stderr, exit and error events ended by [DONE]: output reaches
-// Cmd.Stdout and Cmd.Stderr live and separately, and the exit code comes
-// from the exit event (a null exit code, a process killed by a signal, is
-// -1). Cmd.Dir and Cmd.Env go in the request's workdir and env fields; Args
-// are quoted into the command line with POSIX shell quoting. Cmd.Timeout is
-// sent as timeoutMs; a command without one gets WithExecTimeout (default
-// 30 min), since the service applies its own default (30 s) otherwise.
-// Stdin is fed from /dev/null. The stream carries no keepalive, so a
-// stalled stream cannot be told from a quiet command: it ends with the ctx,
-// Cmd.Timeout or that server-side timeout, and a stream that breaks is an
-// error, never a short result.
-//
-// The API has no kill or signal endpoint. The command line therefore
-// starts by printing its process id to stderr (a line this package removes
-// from the output), and Process.Signal, a Cmd.Timeout or the end of the
-// ctx send `kill` through the blocking shell endpoint: to the process group
-// if the process leads one, else to the process.
-//
-// Cmd.Stdin is not supported (ErrUnsupported): the API takes stdin only as
-// one string (ShellRequest.input) sent before the command runs, which can
-// neither stream nor carry an interactive conversation. Output travels as
-// JSON strings, so bytes of output that are not valid UTF-8 arrive as
-// U+FFFD; use files for binary data.
-//
-// # Files
-//
-// The fs endpoints take and return file contents as strings, which cannot
-// carry arbitrary bytes, and fs/list returns names only. So every file
-// operation runs through the blocking shell endpoint instead, binary-safe
-// through base64. Contents move in pieces of 4 MiB, one shell call each, so
-// memory stays bounded whatever the file's size, and a file of n bytes
-// costs max(1, ceil(n / 4 MiB)) requests (one for an empty file):
-//
-//   - NewReader's first call checks the path and returns the file's size
-//     and mtime (`stat`) and its first piece (`head -c | base64`); the
-//     reader fetches each next piece (`tail -c +OFFSET | head -c`) when its
-//     consumer has read the one before, with the ctx given to NewReader,
-//     and fails with ErrConflict if the size or mtime has changed since.
-//   - WriteFrom sends the base64 text of each piece as the shell request's
-//     input to `base64 -d`. Content of one piece goes to a temporary file
-//     renamed over the target once its byte count is checked. Bigger
-//     content is read one piece at a time: the first call creates a
-//     temporary file beside the target, the next ones append to it (each
-//     checking the byte count so far, and skipping a piece already in, so
-//     that a retried call does not append twice), and the last renames it
-//     over the target. A failed upload leaves the target as it was and
-//     makes one more call to remove its temporary file.
-//
-// Parents are created on write. Stat and ListDir run `stat` (GNU
-// coreutils); MakeDir `mkdir -p`; Remove `rm -rf` after checking the path
-// exists. The sandbox image must have a POSIX shell, base64, head, tail
-// and GNU stat, as sandockai/sandock-code has.
-// Relative paths resolve against the sandbox's working directory, learnt
-// by running `pwd` on first need (one request, not made by Attach).
-//
-// # Lifecycle and errors
-//
-// Stop is POST .../stop; the next Attach then creates a new sandbox (or,
-// with WithRestartStopped, starts this one). Destroy is DELETE
-// /api/v1/sandbox/{id}; a sandbox that is already gone is not an error.
-// State maps RUNNING, STOPPED, PAUSED, CREATING, ERROR and DELETING/DELETED
-// to sandagent's states; a sandbox absent from the list is "destroyed".
-// Pause and SetTimeout are unsupported: the API has no pause endpoint, and
-// activeDeadlineSeconds is set at create only (WithActiveDeadline).
-//
-// Failures are *sandagent.Error values classified by HTTP status, or by
-// the wrapper's code when a 2xx response says success=false; the message is
-// the wrapper's. A 409 is ErrState (the sandbox is not running). GETs and
-// the idempotent POSTs (start, stop, and the file commands but Remove) are
-// retried on 429/502/503/504 and connection errors, at most WithRetries
-// times; commands, signals and creates never are (Sandock has no
-// idempotency key on create). Should a create fail ambiguously (the connection
-// dropped after the service acted), the sandbox it may have made cannot be
-// found again — the list carries no title or label — and is left to its
-// deadline and auto-delete interval.
-//
-// Sandock has no labels or metadata on sandboxes, so there is no
-// WithLabels: every sandbox this package creates gets the title
-// "sandagent" (WithTitle changes it) so it can be told apart in the
-// dashboard.
-//
-// # Listing and reaping
-//
-// Sandbox implements sandagent.Manager. Managed lists (one GET
-// /api/v1/sandbox: the API does not page) the sandboxes whose title is the
-// configuration's title: that title is the only mark this package can
-// leave, so a sandbox someone else titled "sandagent" is listed too. The
-// documented list item carries no title; when the service does not report
-// one, Managed fails with ErrUnsupported rather than guess. Kill is DELETE
-// /api/v1/sandbox/{id}; a 404 is success. sandagent.FromURL("sandock://")
-// gives a configuration for both.
-//
-// Handle.As offers **resty.Client: the configured client (base URL and
-// Authorization header set), for endpoints this package does not wrap
-// such as /code or /coding/run.
 package sandock
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/internal/httpx"
@@ -162,6 +23,21 @@ const ProviderName = "sandock"
 // DefaultBaseURL is the API's address when neither WithBaseURL nor
 // SANDOCK_BASE_URL is set.
 const DefaultBaseURL = "https://sandock.ai"
+
+// DefaultWorkdir is the working directory of sandboxes on the service's
+// Docker and Kubernetes providers, where commands start and relative paths
+// resolve. Handle.Workdir reports the sandbox's own, learnt with `pwd`.
+const DefaultWorkdir = "/sandbox"
+
+// DefaultDeadline is the activeDeadlineSeconds Attach sends when
+// WithActiveDeadline is not given: the service's own default, made
+// explicit.
+const DefaultDeadline = 30 * time.Minute
+
+// DefaultExecTimeout is the time limit of a command whose Cmd.Timeout is
+// zero, unless WithExecTimeout says otherwise (the service's own default,
+// 10 s, would cut most agent commands short).
+const DefaultExecTimeout = 30 * time.Minute
 
 // DefaultImage is the image of the sandboxes Attach creates, unless
 // WithImage says otherwise.
@@ -189,6 +65,7 @@ type Sandbox struct {
 	httpClient *http.Client
 	retries    int
 	logger     *slog.Logger
+	tp         trace.TracerProvider
 	api        *client
 	piece      int // bytes of a file per shell call; 0 means defaultPiece
 }
@@ -228,9 +105,11 @@ func WithTitle(title string) Option {
 	return func(s *Sandbox) error { s.title = title; return nil }
 }
 
-// WithRestartStopped makes Attach start a STOPPED sandbox (Outcome Started)
-// or a PAUSED one (Outcome Resumed) given by WithID, instead of creating a
-// new one. Off by default.
+// WithRestartStopped makes Attach start a STOPPED or PAUSED sandbox given
+// by WithID (Outcome Started) instead of creating a new one. Off by
+// default. Sandock keeps nothing of a stopped sandbox but its volumes: the
+// restarted one has the same id and volumes, and none of the files or
+// processes it had elsewhere.
 func WithRestartStopped() Option {
 	return func(s *Sandbox) error { s.restartStopped = true; return nil }
 }
@@ -270,9 +149,10 @@ func WithMemory(megabytes int) Option {
 	}
 }
 
-// WithCPU sets the CPU shares of sandboxes Attach creates (the API's
-// cpuShares: a relative weight, as Docker's --cpu-shares, where 1024 is
-// one default share; not a number of CPUs). Default: the service's.
+// WithCPU sets the cpuShares of sandboxes Attach creates. On the service's
+// Kubernetes provider (the hosted one) it is a CPU limit in millicores
+// (256: a quarter of a CPU); on its Docker provider a relative weight, as
+// Docker's --cpu-shares. Default: the service's (500m; 256 shares).
 func WithCPU(shares int) Option {
 	return func(s *Sandbox) error {
 		if shares <= 0 {
@@ -292,10 +172,11 @@ func WithEnv(env map[string]string) Option {
 	}
 }
 
-// WithActiveDeadline sets how long sandboxes Attach creates may run before
-// Sandock stops them (the API's activeDeadlineSeconds: whole seconds, at
-// most 24 h; the service's default is 30 min). It applies on Kubernetes
-// deployments of Sandock.
+// WithActiveDeadline sets how long sandboxes Attach creates may run, from
+// their last start, before Sandock stops them (the API's
+// activeDeadlineSeconds: whole seconds, at most 24 h; default
+// DefaultDeadline). The sandbox's keep-alive process lasts as long, so the
+// deadline, not the service's one-hour default process, ends it.
 func WithActiveDeadline(d time.Duration) Option {
 	return func(s *Sandbox) error {
 		if d <= 0 || d%time.Second != 0 || d > 24*time.Hour {
@@ -306,8 +187,8 @@ func WithActiveDeadline(d time.Duration) Option {
 	}
 }
 
-// WithExecTimeout sets the server-side time limit (timeoutMs) of commands
-// whose Cmd.Timeout is zero (default 30 min).
+// WithExecTimeout sets the time limit of commands whose Cmd.Timeout is
+// zero (default DefaultExecTimeout).
 func WithExecTimeout(d time.Duration) Option {
 	return func(s *Sandbox) error {
 		if d < time.Millisecond {
@@ -378,6 +259,13 @@ func WithRetries(n int) Option {
 	}
 }
 
+// WithTracerProvider traces Attach, the Handle's operations and each HTTP
+// request with tp (default: the global TracerProvider, a no-op until the
+// program installs one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Sandbox) error { s.tp = tp; return nil }
+}
+
 // WithLogger logs requests and operations at debug level, and replacements
 // of sandboxes at info level (default: no logging). API keys are never
 // logged.
@@ -391,7 +279,8 @@ func New(opts ...Option) (*Sandbox, error) {
 	s := &Sandbox{
 		image:         DefaultImage,
 		title:         "sandagent",
-		execTimeout:   30 * time.Minute,
+		execTimeout:   DefaultExecTimeout,
+		deadline:      DefaultDeadline,
 		volumeTimeout: 60 * time.Second,
 		retries:       3,
 	}
@@ -423,7 +312,7 @@ func New(opts ...Option) (*Sandbox, error) {
 		rc: httpx.NewClient(httpx.Options{
 			Provider:   ProviderName,
 			BaseURL:    s.baseURL,
-			HTTPClient: s.httpClient,
+			HTTPClient: httpx.Traced(s.httpClient, ProviderName, s.tp),
 			Logger:     s.logger,
 			Header:     map[string]string{"Authorization": "Bearer " + s.apiKey},
 			UserAgent:  "sandagent-go",
@@ -441,7 +330,7 @@ func wrap(op string, err error) error {
 // Attach reattaches to the sandbox given by WithID if it is running, or
 // creates one. See the package documentation for the reuse rule.
 func (s *Sandbox) Attach(ctx context.Context) (*sandagent.Handle, error) {
-	return sandagent.RunAttach(ctx, ProviderName, func(ctx context.Context) (*sandagent.Handle, error) {
+	return sandagent.RunAttach(ctx, ProviderName, s.tp, func(ctx context.Context) (*sandagent.Handle, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.attach(ctx)
@@ -462,11 +351,9 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 	}
 	switch {
 	case status == "RUNNING":
-		return s.reattach(ctx, item, sandagent.Reused)
-	case s.restartStopped && status == "STOPPED":
-		return s.reattach(ctx, item, sandagent.Started)
-	case s.restartStopped && status == "PAUSED":
-		return s.reattach(ctx, item, sandagent.Resumed)
+		return s.reattach(ctx, item.ID, sandagent.Reused)
+	case s.restartStopped && (status == "STOPPED" || status == "PAUSED"):
+		return s.reattach(ctx, item.ID, sandagent.Started)
 	}
 	s.log(ctx).LogAttrs(ctx, slog.LevelInfo, "sandock: sandbox not running; creating a new one",
 		slog.String("sandbox", s.id), slog.String("status", status))
@@ -479,44 +366,37 @@ func (s *Sandbox) attach(ctx context.Context) (*sandagent.Handle, error) {
 }
 
 // reattach attaches to an existing sandbox, starting it unless outcome is
-// Reused.
-func (s *Sandbox) reattach(ctx context.Context, item *sandboxItem, outcome sandagent.Outcome) (*sandagent.Handle, error) {
+// Reused. The API cannot list a sandbox's mounts: the configured volumes
+// are resolved (created if missing, waited for) and reported, not checked.
+func (s *Sandbox) reattach(ctx context.Context, id string, outcome sandagent.Outcome) (*sandagent.Handle, error) {
 	vols, err := s.resolveVolumes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	created := parseTime(item.CreatedAt)
-	for i, v := range vols {
-		if vc := parseTime(v.CreatedAt); !created.IsZero() && vc.After(created) {
-			return nil, sandagent.Errorf(sandagent.ErrConflict,
-				"volume %q was created after sandbox %s, so it is not mounted there (the API cannot mount into an existing sandbox); destroy the sandbox or drop WithVolume",
-				s.volumes[i].name, item.ID)
-		}
-	}
 	if outcome != sandagent.Reused {
-		// A 2xx start means running ("started or reused"), whatever its
-		// started flag says.
-		if err := s.api.start(ctx, item.ID); err != nil {
+		if err := s.api.start(ctx, id); err != nil {
 			return nil, err
 		}
 	}
-	return s.handle(item.ID, vols, outcome), nil
+	return s.handle(id, vols, outcome), nil
 }
 
-// create makes a new sandbox: volumes, create, start. It deletes the
-// sandbox again if a later step fails or ctx ends.
+// create makes a new sandbox: volumes, then one create, which starts it.
+// It deletes the sandbox again if ctx has ended meanwhile.
 func (s *Sandbox) create(ctx context.Context) (*sandagent.Handle, error) {
 	vols, err := s.resolveVolumes(ctx)
 	if err != nil {
 		return nil, err
 	}
+	secs := int(s.deadline / time.Second)
 	req := createRequest{
 		Image:                 s.image,
 		Title:                 s.title,
 		Env:                   s.env,
 		MemoryLimitMb:         s.memoryMB,
 		CPUShares:             s.cpuShares,
-		ActiveDeadlineSeconds: int(s.deadline / time.Second),
+		ActiveDeadlineSeconds: secs,
+		Command:               []string{"sleep", strconv.Itoa(secs)},
 	}
 	for i, v := range vols {
 		req.Volumes = append(req.Volumes, volumeMount{VolumeID: v.ID, MountPath: s.volumes[i].mountPath})
@@ -525,14 +405,10 @@ func (s *Sandbox) create(ctx context.Context) (*sandagent.Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.api.start(ctx, id)
-	if err == nil {
-		err = ctx.Err() // a caller that gave up owns nothing
-	}
-	if err != nil {
+	if err := ctx.Err(); err != nil { // a caller that gave up owns nothing
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if derr := s.api.remove(dctx, id); derr != nil && !errors.Is(derr, sandagent.ErrNotFound) {
+		if derr := s.api.remove(dctx, "destroy", id); derr != nil {
 			s.log(ctx).LogAttrs(ctx, slog.LevelWarn, "sandock: could not delete the sandbox of a failed attach",
 				slog.String("sandbox", id), slog.String("err", derr.Error()))
 		}

@@ -2,6 +2,7 @@ package sandock
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -17,254 +18,223 @@ import (
 	"github.com/sandagent/sandagent/internal/shellquote"
 )
 
-// defaultPiece is how many bytes of a file one shell call carries: 4 MiB,
-// about 5.3 MiB of base64 in the request's input or the response's stdout.
-const defaultPiece = 4 << 20
+// File contents travel as base64 text: the fs endpoints carry strings
+// (stored and read as UTF-8, which arbitrary bytes are not), and the shell
+// endpoint's input is pasted into one command-line argument on Kubernetes,
+// which Linux caps at 128 KiB.
+const (
+	// defaultPiece is how many bytes of a file one fs request carries: 3 MiB,
+	// 4 MiB of base64.
+	defaultPiece = 3 << 20
+	// inlineWrite is the most content a write puts in its shell command line
+	// (64 KiB of base64), well under the argument cap.
+	inlineWrite = 48 << 10
+)
 
+// pieceSize is a multiple of 3, so that pieces encoded apart decode as
+// one stream once put together.
 func (h *handle) pieceSize() int {
 	if h.piece > 0 {
-		return h.piece
+		return max(3, h.piece-h.piece%3)
 	}
 	return defaultPiece
 }
 
-// Open reads the file in pieces, one shell call each: the first call
-// checks the path, prints its size and mtime and the first piece; the
-// reader fetches each next piece (`tail -c +OFFSET | head -c PIECE`) when
-// its consumer has read the previous one, after checking that the size and
-// mtime have not changed. A file of n bytes costs max(1, ceil(n/piece))
-// requests. The reader stops at a short piece or at the size stat gave, so
-// files whose size stat does not know (under /proc) are read whole.
+// tempName is a name for a transfer's temporary files in the workdir,
+// hidden from ListDir.
+func tempName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return ".sandagent-" + hex.EncodeToString(b[:])
+}
+
+// Open reads a file with one shell call, which checks the path and prints
+// the file's size and then, for a file of at most one piece, its content in
+// base64. A bigger file is encoded into a temporary directory of base64
+// pieces in the workdir by that call, read one fs/read each as its consumer
+// needs them, and removed with one DELETE at the end (or on Close). The
+// content is the file as it was when the read began. A file of n bytes
+// costs 1 request up to one piece, else 2 + ceil(4n/3 / piece) (base64
+// lines included).
 func (h *handle) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	piece := h.pieceSize()
-	out, err := h.script(ctx, "read", p, "p="+shellquote.One(p)+`; [ -d "$p" ] && exit 3; [ -e "$p" ] || exit 2; `+
-		`{ stat -L -c '%s %Y' "$p" && head -c `+strconv.Itoa(piece)+` | base64; } <"$p" || exit 1`, "", true)
+	dir := tempName()
+	out, err := h.script(ctx, "read", p, "p="+shellquote.One(p)+"; d="+shellquote.One(dir)+
+		`; [ -d "$p" ] && st isdir; [ -e "$p" ] || st missing; n=$(wc -c <"$p") || st err; n=$((n)); `+
+		`if [ "$n" -le `+strconv.Itoa(piece)+` ]; then echo "inline $n"; base64 <"$p" || st err; st ok; fi; `+
+		`s=$d; rm -rf "$s" && mkdir "$s" && base64 <"$p" | split -a 6 -b `+strconv.Itoa(piece*4/3)+` - "$s/" || st err; `+
+		`echo "pieces $n"; ls "$s" || st err; s=; st ok`, true) // a retry encodes into the same directory again
 	if err != nil {
 		return nil, err
 	}
-	stamp, enc, _ := strings.Cut(out, "\n")
-	sizeField, _, _ := strings.Cut(stamp, " ")
+	head, rest, _ := strings.Cut(out, "\n")
+	mode, sizeField, _ := strings.Cut(head, " ")
 	size, err := strconv.ParseInt(sizeField, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("%s: malformed stat output %q", p, stamp)
+	if err != nil || (mode != "inline" && mode != "pieces") {
+		return nil, fmt.Errorf("%s: malformed read header %q from the sandbox", p, head)
 	}
-	r := &pieceReader{ctx: ctx, h: h, p: p, piece: piece, stamp: stamp, size: size}
-	if err := r.take(enc); err != nil {
-		return nil, err
+	r := &pieceReader{ctx: ctx, h: h, p: p, size: size}
+	if mode == "inline" {
+		r.src = strings.NewReader(rest)
+	} else {
+		r.dir = dir
+		r.names = strings.Fields(rest)
+		r.src = &pieceSource{r: r}
 	}
+	r.dec = base64.NewDecoder(base64.StdEncoding, r.src)
 	return r, nil
 }
 
-// pieceReader streams a file, one piece in memory at a time.
+// pieceReader decodes a file's base64, inline or fetched piece by piece.
 type pieceReader struct {
 	ctx   context.Context // the ctx given to Open: it bounds every fetch
 	h     *handle
 	p     string
-	piece int
-	stamp string // "size mtime" when the read began
-	size  int64
-	off   int64  // bytes fetched so far
-	buf   []byte // the unread part of the current piece
-	done  bool   // nothing left to fetch
-	err   error  // sticky: a failed fetch, or Close
-}
-
-// take decodes a fetched piece.
-func (r *pieceReader) take(enc string) error {
-	b, err := decodeBase64(enc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", r.p, err)
-	}
-	r.buf = b
-	r.off += int64(len(b))
-	r.done = len(b) < r.piece || r.off == r.size
-	return nil
+	size  int64    // the file's size when the read began
+	dir   string   // the pieces' directory, "" once removed or when inline
+	names []string // the pieces left to fetch
+	src   io.Reader
+	dec   io.Reader
+	n     int64 // bytes decoded so far
+	err   error // sticky
 }
 
 func (r *pieceReader) Read(b []byte) (int, error) {
-	for len(r.buf) == 0 {
-		switch {
-		case r.err != nil:
-			return 0, r.err
-		case r.done:
-			return 0, io.EOF
-		}
-		r.err = wrap("read", r.fetch())
+	if r.err != nil {
+		return 0, r.err
 	}
-	n := copy(b, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+	n, err := r.dec.Read(b)
+	r.n += int64(n)
+	switch {
+	case r.n > r.size:
+		err = fmt.Errorf("%s: more content than its size %d", r.p, r.size)
+	case errors.Is(err, io.EOF) && r.n != r.size:
+		err = fmt.Errorf("%s: %d of %d bytes arrived", r.p, r.n, r.size)
+	case err != nil && !errors.Is(err, io.EOF):
+		err = wrap("read", err)
+	}
+	if err != nil {
+		r.err = err
+		r.cleanup()
+	}
+	return n, err
 }
 
-// fetch gets the next piece.
-func (r *pieceReader) fetch() error {
-	out, err := r.h.script(r.ctx, "read", r.p, "p="+shellquote.One(r.p)+
-		`; [ "$(stat -L -c '%s %Y' "$p" 2>/dev/null)" = `+shellquote.One(r.stamp)+` ] || { [ -e "$p" ] || exit 2; exit 6; }; `+
-		`{ tail -c +`+strconv.FormatInt(r.off+1, 10)+` | head -c `+strconv.Itoa(r.piece)+` | base64; } <"$p" || exit 1`, "", true)
-	if err != nil {
-		return err
+// cleanup removes the pieces' directory, once, even after ctx has ended.
+func (r *pieceReader) cleanup() {
+	if r.dir == "" {
+		return
 	}
-	return r.take(out)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), killGrace)
+	defer cancel()
+	_ = r.h.api.removePath(ctx, r.h.id, r.dir)
+	r.dir = ""
 }
 
 func (r *pieceReader) Close() error {
-	r.buf, r.err = nil, sandagent.Errorf(sandagent.ErrClosed, "%s: reader closed", r.p)
-	return nil
-}
-
-// decodeBase64 decodes base64's output; the decoder skips its line breaks.
-func decodeBase64(s string) ([]byte, error) {
-	if strings.ContainsRune(s, ' ') {
-		s = strings.ReplaceAll(s, " ", "")
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("malformed base64 from the sandbox: %w", err)
-	}
-	return b, nil
-}
-
-// Write sends content that fits in one piece in one shell call, as base64
-// input to `base64 -d` into a temporary file that is renamed over the
-// target once its byte count is checked. Bigger content goes in pieces,
-// one shell call each, read from r one at a time: the first creates a
-// temporary file beside the target, the next ones append to it, each
-// checking the byte count so far, and the last renames it into place, so
-// the target is replaced whole or not at all. Content of n bytes costs
-// max(1, ceil(n/piece)) requests; an upload of many pieces that fails
-// costs one more, to remove its temporary file.
-func (h *handle) Write(ctx context.Context, p string, r io.Reader) error {
-	piece := h.pieceSize()
-	br := bufio.NewReaderSize(r, 16) // to peek whether a full piece is the last
-	buf, err := io.ReadAll(io.LimitReader(br, int64(piece)))
-	if err != nil {
-		return err
-	}
-	last, err := drained(br, len(buf) < piece)
-	if err != nil {
-		return err
-	}
-	if last {
-		return h.writeWhole(ctx, p, buf)
-	}
-	var token [8]byte
-	_, _ = rand.Read(token[:])
-	u := &upload{h: h, p: p, tmp: path.Join(path.Dir(p), ".sandagent-"+hex.EncodeToString(token[:]))}
-	if err := u.run(ctx, br, buf); err != nil {
-		u.abort(ctx)
-		return err
+	r.cleanup()
+	if r.err == nil {
+		r.err = sandagent.Errorf(sandagent.ErrClosed, "%s: reader closed", r.p)
 	}
 	return nil
 }
 
-// drained reports whether br has nothing left; short says the last read
-// already met its end.
-func drained(br *bufio.Reader, short bool) (bool, error) {
-	if short {
-		return true, nil
-	}
-	_, err := br.Peek(1)
-	if errors.Is(err, io.EOF) {
-		return true, nil
-	}
-	return false, err
+// pieceSource yields the base64 text of the pieces, fetching each when the
+// one before is used up.
+type pieceSource struct {
+	r   *pieceReader
+	cur *strings.Reader
 }
 
-// writeWhole writes data in one shell call.
-func (h *handle) writeWhole(ctx context.Context, p string, data []byte) error {
-	fill := `base64 -d > "$t"`
-	if len(data) == 0 {
-		fill = `: > "$t"`
-	}
-	script := "p=" + shellquote.One(p) + "; d=" + shellquote.One(path.Dir(p)) + "; n=" + strconv.Itoa(len(data)) +
-		`; [ -d "$p" ] && exit 3; mkdir -p "$d" 2>/dev/null || exit 4; t="$d/.sandagent-$$"; ` +
-		fill + ` || { rm -f "$t"; exit 1; }; [ "$(($(wc -c < "$t")))" -eq "$n" ] || { rm -f "$t"; exit 5; }; mv -f "$t" "$p"`
-	_, err := h.script(ctx, "write", p, script, base64.StdEncoding.EncodeToString(data), true)
-	return err
-}
-
-// upload is a write in many pieces.
-type upload struct {
-	h     *handle
-	p     string
-	tmp   string // the temporary file, beside p
-	inode string // the temporary file's inode, which the rename keeps
-	sent  int64  // bytes in the temporary file
-}
-
-// run sends first, a full piece, then the rest of br.
-func (u *upload) run(ctx context.Context, br *bufio.Reader, first []byte) error {
-	if err := u.send(ctx, first, false); err != nil {
-		return err
-	}
-	buf := first[:len(first):len(first)]
-	for {
-		n, err := io.ReadFull(br, buf)
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return err
+func (s *pieceSource) Read(b []byte) (int, error) {
+	for s.cur == nil || s.cur.Len() == 0 {
+		r := s.r
+		if len(r.names) == 0 {
+			return 0, io.EOF
 		}
-		last, err := drained(br, n < len(buf))
+		text, err := r.h.api.readFile(r.ctx, r.h.id, path.Join(r.dir, r.names[0]))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if err := u.send(ctx, buf[:n], last); err != nil {
-			return err
+		if text == "" { // the service reads a file it cannot read as ""
+			return 0, fmt.Errorf("piece %s of %s is missing", r.names[0], r.p)
 		}
-		if last {
+		r.names = r.names[1:]
+		s.cur = strings.NewReader(text)
+	}
+	return s.cur.Read(b)
+}
+
+// Write writes content of up to inlineWrite bytes with one shell call
+// that decodes it from its own command line. Bigger content goes as
+// base64 pieces, one fs/write each, read from r one at a time, into a
+// temporary directory in the workdir; one shell call then decodes them into
+// a temporary file beside the target, checks its byte count, renames it
+// over the target and removes the pieces. So the target is replaced whole
+// or not at all, and content of n bytes costs 1 request up to inlineWrite,
+// else ceil(n / piece) + 1 (one more, to remove the pieces, if the upload
+// fails before the last call).
+func (h *handle) Write(ctx context.Context, p string, r io.Reader) error {
+	br := bufio.NewReader(r)
+	buf, err := io.ReadAll(io.LimitReader(br, inlineWrite+1))
+	if err != nil {
+		return err
+	}
+	if len(buf) <= inlineWrite {
+		fill := `printf %s ` + shellquote.One(base64.StdEncoding.EncodeToString(buf)) + ` | base64 -d`
+		if len(buf) == 0 {
+			fill = `:`
+		}
+		_, err := h.script(ctx, "write", p, decodeScript(p, "", fill, int64(len(buf))), true)
+		return err
+	}
+	dir := tempName()
+	n, err := h.sendPieces(ctx, dir, io.MultiReader(bytes.NewReader(buf), br))
+	if err == nil {
+		_, err = h.script(ctx, "write", p, decodeScript(p, dir, `cat "$s"/* | base64 -d`, n), false)
+		if err == nil {
 			return nil
 		}
 	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killGrace)
+	defer cancel()
+	_ = h.api.removePath(cctx, h.id, dir)
+	return err
 }
 
-// Scripts of the pieces; each checks the temporary file's size ($n bytes
-// once the piece is in).
-const (
-	checkSize = `[ "$(($(wc -c < "$t")))" -eq "$n" ] || { rm -f "$t"; exit 5; }; `
-	// The first piece creates the temporary file and prints its inode.
-	firstPiece = `[ -d "$p" ] && exit 3; mkdir -p "$(dirname "$t")" 2>/dev/null || exit 4; ` +
-		`base64 -d > "$t" || { rm -f "$t"; exit 1; }; ` + checkSize + `stat -c %i "$t"`
-	// A later piece appends unless the file already holds it (a retry of
-	// a piece that went in), so that retrying one is safe.
-	nextPiece = `[ -f "$t" ] || exit 5; [ "$(($(wc -c < "$t")))" -eq "$o" ] && { base64 -d >> "$t" || { rm -f "$t"; exit 1; }; }; ` + checkSize
-	// The last piece renames the file into place; a retry of it finds the
-	// file gone and the target bearing its inode.
-	lastPiece = `[ -e "$t" ] || { [ "$(stat -c %i "$p" 2>/dev/null)" = "$i" ] && exit 0; exit 5; }; ` + nextPiece +
-		`[ -d "$p" ] && { rm -f "$t"; exit 3; }; mv -f "$t" "$p"`
-)
-
-// send writes one piece.
-func (u *upload) send(ctx context.Context, data []byte, last bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	n := u.sent + int64(len(data))
-	vars := "p=" + shellquote.One(u.p) + "; t=" + shellquote.One(u.tmp) + "; i=" + shellquote.One(u.inode) +
-		"; o=" + strconv.FormatInt(u.sent, 10) + "; n=" + strconv.FormatInt(n, 10) + "; "
-	script := nextPiece
-	switch {
-	case u.sent == 0:
-		script = firstPiece
-	case last:
-		script = lastPiece
-	}
-	out, err := u.h.script(ctx, "write", u.p, vars+script, base64.StdEncoding.EncodeToString(data), true)
-	if err != nil {
-		return err
-	}
-	if u.sent == 0 {
-		u.inode = strings.TrimSpace(out)
-		if _, err := strconv.ParseUint(u.inode, 10, 64); err != nil {
-			return fmt.Errorf("%s: malformed inode %q from the sandbox", u.p, u.inode)
+// sendPieces writes r's content as base64 pieces named 000000, 000001, …
+// in dir, and returns the byte count.
+func (h *handle) sendPieces(ctx context.Context, dir string, r io.Reader) (int64, error) {
+	buf := make([]byte, h.pieceSize())
+	var total int64
+	for i := 0; ; i++ {
+		n, err := io.ReadFull(r, buf)
+		if cerr := ctx.Err(); cerr != nil {
+			return total, cerr
+		}
+		if n > 0 {
+			name := path.Join(dir, fmt.Sprintf("%06d", i))
+			if err := h.api.writeFile(ctx, h.id, name, base64.StdEncoding.EncodeToString(buf[:n])); err != nil {
+				return total, err
+			}
+			total += int64(n)
+		}
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return total, nil
+		case err != nil:
+			return total, err
 		}
 	}
-	u.sent = n
-	return nil
 }
 
-// abort removes the temporary file of a failed upload, even after ctx has
-// ended.
-func (u *upload) abort(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killGrace)
-	defer cancel()
-	_, _ = u.h.script(ctx, "write", u.p, "rm -f "+shellquote.One(u.tmp), "", true)
+// decodeScript writes what fill prints into a temporary file beside p,
+// checks that it holds n bytes and renames it over p. pieces, when set, is
+// a directory the script removes however it ends.
+func decodeScript(p, pieces, fill string, n int64) string {
+	return "p=" + shellquote.One(p) + "; d=" + shellquote.One(path.Dir(p)) + "; s=" + shellquote.One(pieces) +
+		"; n=" + strconv.FormatInt(n, 10) +
+		`; [ -d "$p" ] && st isdir; mkdir -p "$d" 2>/dev/null || st notdir; t="$d/.sandagent-$$"; ` +
+		`{ ` + fill + `; } > "$t" || { rm -f "$t"; st err; }; ` +
+		`[ "$(($(wc -c < "$t")))" -eq "$n" ] || { rm -f "$t"; st short; }; mv -f "$t" "$p" || { rm -f "$t"; st err; }; st ok`
 }

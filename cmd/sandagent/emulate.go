@@ -43,7 +43,7 @@ var emulators = map[string]func(addr, key string) emulator{
 			opts = append(opts, sandbasetest.WithAPIKey(key))
 		}
 		s := sandbasetest.NewServer(opts...)
-		return emulator{s.URL, []string{"SANDBASE_API_URL=" + s.URL, "SANDBASE_API_KEY=" + s.APIKey()}, s.Close}
+		return emulator{s.URL, []string{"SANDBASE_API_URL=" + s.URL, "SANDBASE_SANDBOX_URL=" + s.URL, "SANDBASE_TEMPLATE=base", "SANDBASE_API_KEY=" + s.APIKey()}, s.Close}
 	},
 	"daytona": func(addr, key string) emulator {
 		opts := []daytonatest.Option{daytonatest.WithAddr(addr)}

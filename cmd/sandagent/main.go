@@ -15,6 +15,10 @@
 //	sandagent ls     --url e2b:// --json
 //	sandagent reap   --url local:// --older-than 24h --apply
 //	sandagent emulate e2b --addr 127.0.0.1:3000
+//	sandagent url    --url local://my-project 8000
+//	sandagent pty    --url local://my-project
+//	sandagent fork   --url local://my-project -n 2
+//	sandagent mcp    --url local://my-project
 //
 // ls and reap need only the provider in the URL (e2b://, daytona://, ...);
 // credentials come from the providers' environment variables. reap is a dry
@@ -22,7 +26,14 @@
 // loopback and prints the environment that points SDKs at it; it runs
 // until interrupted.
 //
-// Exit status: exec exits with the command's exit status (or 124 when its
+// url prints the URL that reaches a port of the sandbox, then any header a
+// request must carry. pty runs a program (default: a shell) on a terminal
+// in the sandbox, with this terminal in raw mode until it exits. fork
+// copies the sandbox into new ones and prints their ids. mcp serves the
+// sandbox as Model Context Protocol tools (package mcpserver) over stdio,
+// or over streamable HTTP with --http ADDR.
+//
+// Exit status: exec and pty exit with the command's exit status (or 124 when its
 // --timeout expired); every other failure exits 1, and bad usage exits 2.
 package main
 

@@ -17,7 +17,7 @@ import (
 )
 
 // createRequest is each provider's create request, as emu.Counter records it.
-var createRequest = map[string]string{"e2b": "POST /sandboxes", "sandbase": "POST /sandboxes", "daytona": "POST /api/sandbox"}
+var createRequest = map[string]string{"e2b": "POST /v2/sandboxes", "sandbase": "POST /v2/sandboxes", "daytona": "POST /api/sandbox"}
 
 // startEmulator starts provider's emulator in this process and returns the
 // environment that points the command at it, and its faults and counter.
@@ -31,7 +31,7 @@ func startEmulator(t *testing.T, provider string) ([]string, *emu.Faults, *emu.C
 	case "sandbase":
 		s := sandbasetest.NewServer()
 		t.Cleanup(s.Close)
-		return []string{"SANDBASE_API_URL=" + s.URL, "SANDBASE_API_KEY=" + s.APIKey()}, s.Faults, s.Requests
+		return []string{"SANDBASE_API_URL=" + s.URL, "SANDBASE_SANDBOX_URL=" + s.URL, "SANDBASE_TEMPLATE=base", "SANDBASE_API_KEY=" + s.APIKey()}, s.Faults, s.Requests
 	case "daytona":
 		s := daytonatest.NewServer()
 		t.Cleanup(s.Close)

@@ -41,6 +41,10 @@ Commands:
   reap     destroy managed sandboxes: --older-than 24h, --label k=v;
            a dry run unless --apply
   emulate  serve a provider's emulator: sandagent emulate e2b --addr 127.0.0.1:3000
+  url      print the URL that reaches a port of the sandbox: sandagent url 8000
+  pty      open a terminal in the sandbox: sandagent pty [-- program [args...]]
+  fork     copy the sandbox into new ones and print their ids: sandagent fork -n 2
+  mcp      serve the sandbox as MCP tools to an agent, over stdio or --http ADDR
 
 Every command but emulate takes --url (default $SANDAGENT_URL), such as
 local://my-project or, for ls and reap, the provider alone (e2b://).
@@ -52,7 +56,7 @@ Examples:
   sandagent ls --url e2b:// --json
   sandagent reap --url daytona:// --older-than 24h --apply
 
-Exit status: exec exits with the command's status (124 if --timeout
+Exit status: exec and pty exit with the command's status (124 if --timeout
 expired); other failures exit 1; bad usage exits 2.
 `
 
@@ -68,6 +72,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, args := args[0], args[1:]
 	if cmd == "emulate" {
 		return emulate(ctx, args, stdout, stderr)
+	}
+	if c, ok := commands[cmd]; ok {
+		return c(ctx, args, stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sandagent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -164,6 +171,12 @@ func printAttach(h *sandagent.Handle, asJSON bool, w io.Writer) int {
 
 func execute(ctx context.Context, h *sandagent.Handle, c *sandagent.Cmd, stderr io.Writer) int {
 	res, err := h.Exec(ctx, c)
+	return status(res, err, stderr)
+}
+
+// status is the exit status for a command's outcome: its own, 128+9 when
+// killed, 124 when its timeout expired, else 1 with the error reported.
+func status(res *sandagent.Result, err error, stderr io.Writer) int {
 	var ee *sandagent.ExitError
 	switch {
 	case err == nil:

@@ -3,22 +3,18 @@
 package daytonatest_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandagent/sandagent/daytona/daytonatest"
+	"github.com/sandagent/sandagent/internal/nodetest"
 )
 
-// sdkVersion is the official TypeScript SDK the emulator is checked
-// against: the same API generation as the Go clients.
-const sdkVersion = "0.190.1"
+// sdkVersions are the official TypeScript SDKs the emulator is checked
+// against: the API generation of the Go clients, and the newest.
+var sdkVersions = []string{"0.190.1", "0.218.0"}
 
 // compatScript drives the official SDK through create, get by name,
 // stop/start, a command, a file round trip and a list filtered by labels,
@@ -72,45 +68,27 @@ const assert = require('assert');
 })().catch((e) => { console.error(e); process.exit(1); });
 `
 
-// TestOfficialTypeScriptSDK runs Daytona's TypeScript SDK against the
-// emulator. It needs node and npm; the package is installed once into the
-// user's cache directory, so later runs work offline.
+// TestOfficialTypeScriptSDK runs Daytona's TypeScript SDK, at each of
+// sdkVersions, against the emulator. It needs node and npm (see package
+// nodetest).
 func TestOfficialTypeScriptSDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not on PATH: cannot run the official TypeScript SDK")
+	for _, version := range sdkVersions {
+		t.Run("sdk@"+version, func(t *testing.T) {
+			nodetest.Node(t)
+			runSDK(t, nodetest.Install(t, "@daytonaio/sdk", version))
+		})
 	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm is not on PATH: cannot install the official TypeScript SDK")
-	}
-	cache, err := os.UserCacheDir()
-	require.NoError(t, err)
-	dir := filepath.Join(cache, "sandagent-test", "npm", "daytona-sdk-"+sdkVersion)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@daytonaio", "sdk", "package.json")); err != nil {
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private": true}`), 0o644))
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "@daytonaio/sdk@"+sdkVersion)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("cannot install @daytonaio/sdk@%s (offline?): %v\n%s", sdkVersion, err, out)
-		}
-	}
-	script := filepath.Join(dir, "compat.js")
-	require.NoError(t, os.WriteFile(script, []byte(compatScript), 0o644))
+}
 
+func runSDK(t *testing.T, sdk string) {
 	srv := daytonatest.NewServer(daytonatest.WithPolls(1))
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "DAYTONA_API_KEY="+srv.APIKey(), "DAYTONA_API_URL="+srv.URL, "DAYTONA_TARGET=", "DAYTONA_ORGANIZATION_ID=")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	require.Contains(t, string(out), "OK")
+	out := nodetest.Run(t, false, compatScript, "NODE_PATH="+nodetest.NodePath(sdk), "DAYTONA_API_KEY="+srv.APIKey(), "DAYTONA_API_URL="+srv.URL, "DAYTONA_TARGET=", "DAYTONA_ORGANIZATION_ID=",
+		// Newer SDKs follow sandbox states over an event socket (socket.io)
+		// the emulator does not serve, retrying it for minutes, which keeps
+		// node from exiting; this makes them poll the API, as older ones do.
+		"DAYTONA_USE_DEPRECATED_POLLING=true")
+	require.Contains(t, out, "OK")
 	for _, r := range []string{"POST /api/sandbox", "GET /api/sandbox/ts-compat", "/stop", "/start", "/process/execute", "/files/bulk-upload", "/files/bulk-download"} {
 		found := false
 		for _, got := range srv.Requests.Requests() {

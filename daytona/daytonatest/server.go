@@ -145,8 +145,8 @@ func NewServer(opts ...Option) *Server {
 	tb := http.NewServeMux()
 	s.routeToolbox(tb)
 	root := http.NewServeMux()
-	root.Handle("/api/", emu.Middleware(s.Faults, s.Requests, writeAPIError, s.auth(api, writeAPIError)))
-	root.Handle("/toolbox/", emu.Middleware(s.Faults, s.Requests, writeToolboxError, s.auth(tb, writeToolboxError)))
+	root.Handle("/api/", emu.Middleware(s.Faults, s.Requests, writeAPIError, s.auth(emu.Routes(api, writeAPIError), writeAPIError)))
+	root.Handle("/toolbox/", emu.Middleware(s.Faults, s.Requests, writeToolboxError, s.auth(emu.Routes(tb, writeToolboxError), writeToolboxError)))
 	root.Handle("/", emu.Middleware(s.Faults, s.Requests, writeAPIError, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path))
 	})))

@@ -15,23 +15,26 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/internal/engine"
 )
 
 // Constants of the real service.
 const (
-	clientID       = "6532622b" // deprecated, always this value
 	envdVersion    = "0.6.13"
 	envdPort       = 49983
-	defaultTimeout = 15 * time.Second // when a create or resume omits it
-	maxLength      = 24 * time.Hour   // the team's max_length_hours
-	minRefresh     = 15 * time.Second
-	maxListLimit   = 100
-	cpuCount       = 2
-	memoryMB       = 512
-	diskSizeMB     = 10240
+	defaultTimeout = 15 * time.Second // when a v1 create or a resume omits it
+	// defaultTimeoutV2 is the timeout of a v2 create or connect that omits
+	// it.
+	defaultTimeoutV2 = 300 * time.Second
+	minRefresh       = 15 * time.Second
+	maxListLimit     = 100
+	cpuCount         = 2
+	memoryMB         = 512
+	diskSizeMB       = 10240
 )
 
 var (
@@ -46,7 +49,7 @@ type sandbox struct {
 	template   string
 	eng        *engine.Sandbox
 	secure     bool
-	token      string // envdAccessToken when secure
+	token      atomic.Pointer[string] // envdAccessToken when secure; envd reads it unlocked
 	internet   *bool
 	metadata   map[string]string
 	envVars    map[string]string
@@ -64,7 +67,7 @@ func (s *Server) controlPlane(w http.ResponseWriter, r *http.Request) {
 	if p == "/files" || p == "/envs" || strings.HasPrefix(p, "/process.Process/") || strings.HasPrefix(p, "/filesystem.Filesystem/") {
 		// envd's routes without the routing headers: the proxy cannot tell
 		// the sandbox from the host.
-		http.Error(w, "Invalid host", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "Invalid host")
 		return
 	}
 	if r.Method == http.MethodGet && p == "/health" {
@@ -72,7 +75,7 @@ func (s *Server) controlPlane(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "Health check successful")
 		return
 	}
-	if msg := s.authenticate(r.Header.Get("X-API-Key")); msg != "" {
+	if msg := s.d.Authenticate(r.Header.Get("X-API-Key"), s.apiKey); msg != "" {
 		writeAPIError(w, http.StatusUnauthorized, msg)
 		return
 	}
@@ -82,31 +85,39 @@ func (s *Server) controlPlane(w http.ResponseWriter, r *http.Request) {
 	s.api.ServeHTTP(w, r)
 }
 
-func (s *Server) newAPIMux() *http.ServeMux {
+// newAPIMux routes the control plane: v2 create and connect (unless
+// WithV1Only), their deprecated v1 routes and the rest.
+func (s *Server) newAPIMux() http.Handler {
 	mux := http.NewServeMux()
+	if !s.v1Only {
+		mux.HandleFunc("POST /v2/sandboxes", s.createV2)
+		mux.HandleFunc("POST /v2/sandboxes/{id}/connect", s.withSandbox(s.connectV2))
+	}
 	mux.HandleFunc("POST /sandboxes", s.create)
-	mux.HandleFunc("GET /sandboxes", s.listV1)
+	mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
+	if !s.d.NoLegacy {
+		mux.HandleFunc("GET /sandboxes", s.listV1)
+		mux.HandleFunc("POST /sandboxes/{id}/resume", s.withSandbox(s.resume))
+		mux.HandleFunc("POST /sandboxes/{id}/refreshes", s.withSandbox(s.refresh))
+	}
 	mux.HandleFunc("GET /v2/sandboxes", s.listV2)
 	mux.HandleFunc("GET /sandboxes/{id}", s.withSandbox(s.get))
 	mux.HandleFunc("DELETE /sandboxes/{id}", s.withSandbox(s.kill))
 	mux.HandleFunc("POST /sandboxes/{id}/pause", s.withSandbox(s.pause))
-	mux.HandleFunc("POST /sandboxes/{id}/resume", s.withSandbox(s.resume))
-	mux.HandleFunc("POST /sandboxes/{id}/connect", s.withSandbox(s.connect))
 	mux.HandleFunc("POST /sandboxes/{id}/timeout", s.withSandbox(s.setTimeout))
-	mux.HandleFunc("POST /sandboxes/{id}/refreshes", s.withSandbox(s.refresh))
-	return mux
+	return emu.Routes(mux, writeAPIError)
 }
 
-// authenticate checks an X-API-Key value and returns the 401 message, or
-// "" when the key is the accepted one.
-func (s *Server) authenticate(key string) string {
+// authenticate checks an X-API-Key value as E2B does and returns the 401
+// message, or "" when the key is the accepted one.
+func authenticate(key, accepted string) string {
 	const invalid = "Invalid API key, please visit https://e2b.dev/docs/api-key for more information.\n"
 	switch {
 	case key == "":
 		return "authorization header is missing"
 	case !strings.HasPrefix(key, "e2b_"):
 		return "authorization header is malformed"
-	case key == s.apiKey:
+	case key == accepted:
 		return ""
 	case !apiKeyPattern.MatchString(key):
 		return invalid + "Invalid API key format"
@@ -122,9 +133,13 @@ func (s *Server) expireLocked() {
 		if sb.paused || now.Before(sb.endAt) {
 			continue
 		}
-		if sb.autoPause {
+		switch {
+		case sb.autoPause:
 			s.pauseLocked(sb, sb.endAt)
-		} else {
+		case s.d.LifetimeExceeded != "" && !sb.endAt.Before(sb.startedAt.Add(s.d.MaxLifetime)):
+			s.killLocked(sb)
+			s.ended[sb.id] = true // its lifetime ran out: a 409 tells it
+		default:
 			s.killLocked(sb)
 		}
 	}
@@ -150,9 +165,13 @@ func (s *Server) killLocked(sb *sandbox) {
 // the maximum length; without allowShorter only later.
 func (s *Server) keepAliveLocked(w http.ResponseWriter, sb *sandbox, timeout time.Duration, allowShorter bool) bool {
 	now := s.Clock.Now()
-	left := sb.startedAt.Add(maxLength).Sub(now)
+	left := sb.startedAt.Add(s.d.MaxLifetime).Sub(now)
 	if left <= 0 {
-		writeAPIError(w, http.StatusBadRequest, "Max instance length exceeded")
+		if s.d.LifetimeExceeded != "" {
+			writeAPIError(w, http.StatusConflict, s.d.LifetimeExceeded)
+		} else {
+			writeAPIError(w, http.StatusBadRequest, "Max instance length exceeded")
+		}
 		return false
 	}
 	end := now.Add(min(timeout, left))
@@ -162,7 +181,8 @@ func (s *Server) keepAliveLocked(w http.ResponseWriter, sb *sandbox, timeout tim
 	return true
 }
 
-// newSandbox is the body of POST /sandboxes.
+// newSandbox is the body of POST /sandboxes (NewSandbox) and of POST
+// /v2/sandboxes (NewSandboxV2: no secure, always secured).
 type newSandbox struct {
 	TemplateID      *string `json:"templateID"`
 	Timeout         *int32  `json:"timeout"`
@@ -178,12 +198,44 @@ type newSandbox struct {
 	Network             *struct {
 		AllowPublicTraffic *bool `json:"allowPublicTraffic"`
 	} `json:"network"`
+	VolumeMounts []struct {
+		Name *string `json:"name"`
+		Path *string `json:"path"`
+	} `json:"volumeMounts"`
 }
 
+// create is the deprecated POST /sandboxes: timeout 15 s by default,
+// secure only when asked.
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	var body newSandbox
 	if !decodeBody(w, r, &body, true) {
 		return
+	}
+	s.createSandbox(w, body, defaultTimeout)
+}
+
+// createV2 is POST /v2/sandboxes: timeout 300 s by default, always secure.
+func (s *Server) createV2(w http.ResponseWriter, r *http.Request) {
+	var body newSandbox
+	if !decodeBody(w, r, &body, true) {
+		return
+	}
+	body.Secure = true
+	s.createSandbox(w, body, defaultTimeoutV2)
+}
+
+func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout time.Duration) {
+	if s.d.Admit != nil {
+		if status, msg := s.d.Admit(); status != 0 {
+			writeAPIError(w, status, msg)
+			return
+		}
+	}
+	for i, m := range body.VolumeMounts {
+		if m.Name == nil || m.Path == nil {
+			validationError(w, fmt.Sprintf(`request body has an error: doesn't match schema: Error at "/volumeMounts/%d": property "name" and "path" are required`, i))
+			return
+		}
 	}
 	if body.TemplateID == nil {
 		validationError(w, `request body has an error: doesn't match schema: property "templateID" is missing`)
@@ -193,7 +245,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	timeout := defaultTimeout
 	if body.Timeout != nil {
 		timeout = time.Duration(*body.Timeout) * time.Second
 	}
@@ -202,8 +253,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	case timeout <= 0:
 		writeAPIError(w, http.StatusBadRequest, "Timeout must be greater than 0")
 		return
-	case timeout > maxLength:
-		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", maxLength/time.Hour))
+	case timeout > s.d.MaxLifetime && s.d.CutTimeout:
+		timeout = s.d.MaxLifetime
+	case timeout > s.d.MaxLifetime:
+		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", s.d.MaxLifetime/time.Hour))
 		return
 	case body.AutoPauseMemory != nil && !*body.AutoPauseMemory && !body.AutoPause:
 		writeAPIError(w, http.StatusBadRequest, "autoPauseMemory=false only applies when autoPause is true.")
@@ -216,7 +269,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newSandboxID()
-	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, Home: "/home/user"}, s.Clock.Now)
+	// E2B_SANDBOX_ID, which every process carries, is the engine's marker.
+	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, Home: "/home/user", MarkerVar: "E2B_SANDBOX_ID"}, s.Clock.Now)
 	if err != nil {
 		writeAPIError(w, http.StatusInternalServerError, "Failed to create sandbox")
 		return
@@ -228,10 +282,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		timeout: timeout, startedAt: now, endAt: now.Add(timeout),
 	}
 	if sb.secure {
-		sb.token = s.accessToken(id)
+		sb.setToken(s.newToken(id))
 	}
 	s.sandboxes[id] = sb
-	writeJSON(w, http.StatusCreated, sb.apiSandbox())
+	writeJSON(w, http.StatusCreated, s.apiSandbox(sb))
 }
 
 // resolveTemplate checks "name[:tag]" and returns the name.
@@ -239,7 +293,8 @@ func (s *Server) resolveTemplate(w http.ResponseWriter, ref string) (string, boo
 	name, tag, hasTag := strings.Cut(ref, ":")
 	switch {
 	case !s.templates[name]:
-		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("template '%s' not found", name))
+		status, msg := s.d.UnknownTemplate(name)
+		writeAPIError(w, status, msg)
 		return "", false
 	case hasTag && tag != "default":
 		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("tag '%s' does not exist for template '%s'", tag, name))
@@ -268,16 +323,37 @@ func (s *Server) withSandbox(h func(http.ResponseWriter, *http.Request, *sandbox
 			return
 		}
 		sb := s.sandboxes[parts[0]]
-		if sb == nil {
-			writeNotFound(w, parts[0])
+		switch {
+		case sb == nil && s.ended[parts[0]] && r.Method == http.MethodDelete:
+			delete(s.ended, parts[0])
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case sb == nil && s.ended[parts[0]]:
+			writeAPIError(w, http.StatusConflict, s.d.LifetimeExceeded)
+			return
+		case sb == nil:
+			s.writeNotFound(w, parts[0])
 			return
 		}
 		h(w, r, sb)
 	}
 }
 
-func writeNotFound(w http.ResponseWriter, id string) {
-	writeAPIError(w, http.StatusNotFound, fmt.Sprintf("Sandbox %q doesn't exist or you don't have access to it", id))
+func (s *Server) writeNotFound(w http.ResponseWriter, id string) {
+	writeAPIError(w, http.StatusNotFound, s.d.NotFound(id))
+}
+
+// The messages of E2B's errors.
+func notFound(id string) string {
+	return fmt.Sprintf("Sandbox %q doesn't exist or you don't have access to it", id)
+}
+
+func unknownTemplate(name string) (int, string) {
+	return http.StatusNotFound, fmt.Sprintf("template '%s' not found", name)
+}
+
+func alreadyPaused(id string) string {
+	return fmt.Sprintf("Error pausing sandbox - sandbox '%s' is already paused", id)
 }
 
 // apiSandbox is the Sandbox schema: the answer to create, connect and resume.
@@ -290,10 +366,10 @@ type apiSandbox struct {
 	EnvdAccessToken string `json:"envdAccessToken,omitempty"`
 }
 
-func (sb *sandbox) apiSandbox() apiSandbox {
+func (s *Server) apiSandbox(sb *sandbox) apiSandbox {
 	return apiSandbox{
-		TemplateID: sb.template, SandboxID: sb.id, Alias: sb.template, ClientID: clientID,
-		EnvdVersion: envdVersion, EnvdAccessToken: sb.token,
+		TemplateID: sb.template, SandboxID: sb.id, Alias: sb.template, ClientID: s.d.ClientID,
+		EnvdVersion: envdVersion, EnvdAccessToken: sb.accessToken(),
 	}
 }
 
@@ -333,9 +409,9 @@ func (sb *sandbox) state() string {
 	return "running"
 }
 
-func (sb *sandbox) listed() listedSandbox {
+func (s *Server) listed(sb *sandbox) listedSandbox {
 	return listedSandbox{
-		TemplateID: sb.template, Alias: sb.template, SandboxID: sb.id, ClientID: clientID,
+		TemplateID: sb.template, Alias: sb.template, SandboxID: sb.id, ClientID: s.d.ClientID,
 		StartedAt: sb.startedAt.UTC(), EndAt: sb.endAt.UTC(),
 		CPUCount: cpuCount, MemoryMB: memoryMB, DiskSizeMB: diskSizeMB,
 		Metadata: sb.metadata, State: sb.state(), EnvdVersion: envdVersion,
@@ -343,7 +419,7 @@ func (sb *sandbox) listed() listedSandbox {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, sb *sandbox) {
-	d := sandboxDetail{listedSandbox: sb.listed(), EnvdAccessToken: sb.token, AllowInternetAccess: sb.internet}
+	d := sandboxDetail{listedSandbox: s.listed(sb), EnvdAccessToken: sb.accessToken(), AllowInternetAccess: sb.internet}
 	d.Lifecycle = lifecycle{AutoResume: sb.autoResume, OnTimeout: "kill"}
 	if sb.autoPause {
 		d.Lifecycle.OnTimeout = "pause"
@@ -364,7 +440,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 		return
 	}
 	if sb.paused {
-		writeAPIError(w, http.StatusConflict, fmt.Sprintf("Error pausing sandbox - sandbox '%s' is already paused", sb.id))
+		writeAPIError(w, http.StatusConflict, s.d.AlreadyPaused(sb.id))
 		return
 	}
 	s.pauseLocked(sb, s.Clock.Now())
@@ -383,7 +459,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 	if body.Timeout != nil {
 		timeout = time.Duration(*body.Timeout) * time.Second
 	}
-	if !checkTimeout(w, timeout) {
+	if !s.checkTimeout(w, timeout) {
 		return
 	}
 	if !sb.paused {
@@ -394,22 +470,85 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 		sb.autoPause = *body.AutoPause
 	}
 	s.resumeLocked(sb, timeout)
-	writeJSON(w, http.StatusCreated, sb.apiSandbox())
+	writeJSON(w, http.StatusCreated, s.apiSandbox(sb))
 }
 
+// connect is the deprecated POST /sandboxes/{id}/connect: the body and
+// its timeout are required.
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, sb *sandbox) {
-	timeout, ok := requiredSeconds(w, r, "timeout")
-	if !ok || !checkTimeout(w, timeout) {
+	var body struct {
+		Timeout *int64 `json:"timeout"`
+		Memory  *bool  `json:"memory"`
+	}
+	if !decodeBody(w, r, &body, true) {
 		return
 	}
-	if sb.paused {
-		s.resumeLocked(sb, timeout)
-		writeJSON(w, http.StatusCreated, sb.apiSandbox())
+	switch {
+	case body.Timeout == nil:
+		validationError(w, `request body has an error: doesn't match schema: property "timeout" is missing`)
+		return
+	case *body.Timeout < 0:
+		validationError(w, `request body has an error: doesn't match schema: Error at "/timeout": number must be at least 0`)
 		return
 	}
-	if s.keepAliveLocked(w, sb, timeout, false) {
-		writeJSON(w, http.StatusOK, sb.apiSandbox())
+	s.connectSandbox(w, sb, time.Duration(*body.Timeout)*time.Second, body.Memory == nil || *body.Memory)
+}
+
+// connectV2 is POST /v2/sandboxes/{id}/connect: the body is optional, an
+// omitted timeout is 300 s.
+func (s *Server) connectV2(w http.ResponseWriter, r *http.Request, sb *sandbox) {
+	var body struct {
+		Timeout *int64 `json:"timeout"`
+		Memory  *bool  `json:"memory"`
 	}
+	if !decodeBody(w, r, &body, false) {
+		return
+	}
+	timeout := defaultTimeoutV2
+	if body.Timeout != nil {
+		if *body.Timeout < 0 {
+			validationError(w, `request body has an error: doesn't match schema: Error at "/timeout": number must be at least 0`)
+			return
+		}
+		timeout = time.Duration(*body.Timeout) * time.Second
+	}
+	s.connectSandbox(w, sb, timeout, body.Memory == nil || *body.Memory)
+}
+
+// connectSandbox resumes a paused sandbox (201), with its memory or booted
+// afresh from its files, or extends a running one's timeout (200).
+func (s *Server) connectSandbox(w http.ResponseWriter, sb *sandbox, timeout time.Duration, memory bool) {
+	if !s.checkTimeout(w, timeout) {
+		return
+	}
+	resumed := sb.paused
+	if resumed && !memory { // a cold boot: the files stay, the processes go
+		_ = sb.eng.Stop()
+		_ = sb.eng.Start()
+	}
+	if resumed {
+		s.resumeLocked(sb, min(timeout, s.d.MaxLifetime))
+	} else if !s.keepAliveLocked(w, sb, timeout, false) {
+		return
+	}
+	if s.d.TokenPerConnect && sb.secure {
+		sb.setToken(s.newToken(sb.id))
+	}
+	status := http.StatusOK
+	if resumed && !s.d.ConnectAlways200 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, s.apiSandbox(sb))
+}
+
+func (sb *sandbox) setToken(t string) { sb.token.Store(&t) }
+
+// accessToken is the sandbox's envdAccessToken, "" when not secure.
+func (sb *sandbox) accessToken() string {
+	if t := sb.token.Load(); t != nil {
+		return *t
+	}
+	return ""
 }
 
 func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request, sb *sandbox) {
@@ -417,8 +556,12 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request, sb *sandbox)
 	if !ok {
 		return
 	}
-	if sb.paused { // paused sandboxes are not in the running store
-		writeNotFound(w, sb.id)
+	switch {
+	case sb.paused && s.d.NotActive != "":
+		writeAPIError(w, http.StatusConflict, s.d.NotActive)
+		return
+	case sb.paused: // paused sandboxes are not in the running store
+		s.writeNotFound(w, sb.id)
 		return
 	}
 	if s.keepAliveLocked(w, sb, timeout, true) {
@@ -442,7 +585,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 		d = max(time.Duration(*body.Duration)*time.Second, minRefresh)
 	}
 	if sb.paused {
-		writeNotFound(w, sb.id)
+		s.writeNotFound(w, sb.id)
 		return
 	}
 	if s.keepAliveLocked(w, sb, d, false) {
@@ -450,9 +593,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sb *sandbox) {
 	}
 }
 
-func checkTimeout(w http.ResponseWriter, d time.Duration) bool {
-	if d > maxLength {
-		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", maxLength/time.Hour))
+func (s *Server) checkTimeout(w http.ResponseWriter, d time.Duration) bool {
+	if d > s.d.MaxLifetime && !s.d.CutTimeout {
+		writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Timeout cannot be greater than %d hours", s.d.MaxLifetime/time.Hour))
 		return false
 	}
 	return true
@@ -508,7 +651,7 @@ func (s *Server) listV1(w http.ResponseWriter, r *http.Request) {
 	out := []listedSandbox{}
 	for _, sb := range s.sandboxes {
 		if !sb.paused && matches(sb.metadata, filter) {
-			out = append(out, sb.listed())
+			out = append(out, s.listed(sb))
 		}
 	}
 	sortListed(out, false)
@@ -577,7 +720,7 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) {
 	var out []listedSandbox
 	running := 0
 	for _, sb := range s.sandboxes {
-		l := sb.listed()
+		l := s.listed(sb)
 		l.StartedAt = l.StartedAt.Truncate(time.Microsecond) // the keyset's precision
 		if !states[l.State] || !matches(sb.metadata, filter) || l.StartedAt.Before(startedAfter) || (template != "" && template != sb.template) {
 			continue

@@ -297,7 +297,7 @@ func TestProxyRouting(t *testing.T) {
 	}
 	status, body := health(c.SandboxID, "")
 	assert.Equal(t, 400, status)
-	assert.Equal(t, "missing header", body)
+	assert.Equal(t, `{"code":400,"message":"missing header"}`, body)
 	status, body = health("inope", "49983")
 	assert.Equal(t, 502, status)
 	assert.Equal(t, `{"sandboxId":"inope","message":"The sandbox was not found","code":502}`, body)
@@ -320,4 +320,65 @@ func TestProxyRouting(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "envd path without routing headers")
+}
+
+// TestV2CreateConnect: v2 create defaults to 300 s and always secures;
+// v2 connect takes no body (300 s); v1 keeps its own defaults.
+func TestV2CreateConnect(t *testing.T) {
+	s := start(t)
+	s.Clock.Set(time.Unix(1_700_000_000, 0).UTC())
+	status, _, body := call(t, s, "POST", "/v2/sandboxes", map[string]any{"templateID": "base", "secure": false})
+	require.Equal(t, http.StatusCreated, status, body)
+	var c created
+	decode(t, body, &c)
+	assert.NotEmpty(t, c.EnvdAccessToken, "v2 always secures")
+	assert.Equal(t, s.Clock.Now().Add(300*time.Second), getSandbox(t, s, c.SandboxID).EndAt)
+	v1 := create(t, s, map[string]any{})
+	assert.Empty(t, v1.EnvdAccessToken, "v1 secures when asked")
+	assert.Equal(t, s.Clock.Now().Add(15*time.Second), getSandbox(t, s, v1.SandboxID).EndAt)
+
+	status, _, body = call(t, s, "POST", "/v2/sandboxes", map[string]any{"timeout": 5})
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, body, `property \"templateID\" is missing`)
+	status, _, body = call(t, s, "POST", "/v2/sandboxes", map[string]any{"templateID": "base", "volumeMounts": []map[string]string{{"name": "v"}}})
+	assert.Equal(t, http.StatusBadRequest, status, body)
+
+	s.Clock.Advance(10 * time.Second)
+	status, _, body = call(t, s, "POST", "/v2/sandboxes/"+v1.SandboxID+"/connect", nil)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, s.Clock.Now().Add(300*time.Second), getSandbox(t, s, v1.SandboxID).EndAt, "no body: 300 s")
+	status, _, _ = call(t, s, "POST", "/sandboxes/"+v1.SandboxID+"/pause", nil)
+	require.Equal(t, http.StatusNoContent, status)
+	status, _, body = call(t, s, "POST", "/v2/sandboxes/"+v1.SandboxID+"/connect", map[string]any{"timeout": 30})
+	require.Equal(t, http.StatusCreated, status, body)
+	assert.Equal(t, s.Clock.Now().Add(30*time.Second), getSandbox(t, s, v1.SandboxID).EndAt)
+	status, _, body = call(t, s, "POST", "/sandboxes/"+v1.SandboxID+"/connect", map[string]any{})
+	assert.Equal(t, http.StatusBadRequest, status, "v1 connect wants its timeout: %s", body)
+	status, _, body = call(t, s, "POST", "/v2/sandboxes/inope/connect", nil)
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, `{"code":404,"message":"Sandbox \"inope\" doesn't exist or you don't have access to it"}`, body)
+}
+
+// TestRouterErrors: unknown routes and wrong methods answer E2B's JSON
+// error, as do the v2 routes of a v1-only service.
+func TestRouterErrors(t *testing.T) {
+	s := start(t)
+	for _, tc := range []struct{ method, path string }{{"GET", "/nope"}, {"PUT", "/v2/sandboxes"}, {"GET", "/sandboxes/x/connect"}} {
+		status, h, body := call(t, s, tc.method, tc.path, nil)
+		want := http.StatusNotFound
+		if tc.method != "GET" || strings.HasSuffix(tc.path, "/connect") {
+			want = http.StatusMethodNotAllowed
+			assert.NotEmpty(t, h.Get("Allow"))
+		}
+		assert.Equal(t, want, status, tc)
+		assert.Equal(t, fmt.Sprintf(`{"code":%d,"message":"%s"}`, want, http.StatusText(want)), body, tc)
+		assert.Contains(t, h.Get("Content-Type"), "application/json")
+	}
+	old := start(t, e2btest.WithV1Only())
+	status, _, body := call(t, old, "POST", "/v2/sandboxes", map[string]any{"templateID": "base"})
+	assert.Equal(t, http.StatusMethodNotAllowed, status, "GET /v2/sandboxes is served")
+	assert.Equal(t, `{"code":405,"message":"Method Not Allowed"}`, body)
+	status, _, body = call(t, old, "POST", "/v2/sandboxes/x/connect", nil)
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, `{"code":404,"message":"Not Found"}`, body)
 }

@@ -47,16 +47,16 @@ type proxyError struct {
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, envd http.Handler) {
 	id, portStr := r.Header.Get(headerSandboxID), r.Header.Get(headerSandboxPort)
 	if id == "" || portStr == "" {
-		http.Error(w, "missing header", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "missing header")
 		return
 	}
 	port, err := strconv.ParseUint(portStr, 10, 64)
 	if err != nil {
-		http.Error(w, "Invalid sandbox port", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "Invalid sandbox port")
 		return
 	}
 	if !idPattern.MatchString(id) {
-		http.Error(w, "Invalid sandbox ID", http.StatusBadRequest)
+		writeAPIError(w, http.StatusBadRequest, "Invalid sandbox ID")
 		return
 	}
 	s.mu.Lock()
@@ -72,13 +72,13 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, envd http.Handler
 		writeJSON(w, http.StatusBadGateway, proxyError{SandboxID: id, Message: "The sandbox was not found", Code: http.StatusBadGateway})
 		return
 	case port != envdPort:
-		writeJSON(w, http.StatusBadGateway, proxyError{SandboxID: id, Message: "The sandbox is running but port is not open", Port: port, Code: http.StatusBadGateway})
+		s.servePort(w, r, sb, port)
 		return
 	}
 	// envd: without the access token only the health check and the file
 	// routes (which then want the token or a signature) are open.
 	open := r.Method+r.URL.Path == "GET/health" || r.URL.Path == "/files" && (r.Method == http.MethodGet || r.Method == http.MethodPost)
-	if sb.secure && !open && !tokenEqual(r.Header.Get("X-Access-Token"), sb.token) {
+	if sb.secure && !open && !tokenEqual(r.Header.Get("X-Access-Token"), sb.accessToken()) {
 		writeAPIError(w, http.StatusUnauthorized, "unauthorized access, please provide a valid access token or method signing if supported")
 		return
 	}
@@ -97,7 +97,7 @@ func (s *Server) checkSigning(r *http.Request, sb *sandbox, path, op string) err
 		return nil
 	}
 	if tok := r.Header.Get("X-Access-Token"); tok != "" {
-		if !tokenEqual(tok, sb.token) {
+		if !tokenEqual(tok, sb.accessToken()) {
 			return errors.New("access token present in header but does not match")
 		}
 		return nil
@@ -106,7 +106,7 @@ func (s *Server) checkSigning(r *http.Request, sb *sandbox, path, op string) err
 	if !q.Has("signature") {
 		return errors.New("missing signature query parameter")
 	}
-	raw := strings.Join([]string{path, op, q.Get("username"), sb.token}, ":")
+	raw := strings.Join([]string{path, op, q.Get("username"), sb.accessToken()}, ":")
 	exp := q.Get("signature_expiration")
 	if exp != "" {
 		raw += ":" + exp

@@ -83,18 +83,21 @@ func entryInfo(eng *engine.Sandbox, p, host string) (*filesystem.EntryInfo, erro
 		ModifiedTime: timestamppb.New(fi.ModTime()),
 	}
 	mode := fi.Mode()
+	e.Type = fileType(mode)
 	if mode&fs.ModeSymlink != 0 {
-		target, err := eng.RealPath(p) // as the sandbox sees it
+		// The target's type and permissions (envd never sends
+		// FILE_TYPE_SYMLINK), as the sandbox sees it; a broken link is
+		// UNSPECIFIED, mode 0.
+		target, err := eng.RealPath(p)
 		if err != nil {
 			target = p
 		}
 		e.SymlinkTarget = &target
-		mode = 0
+		mode, e.Type = 0, filesystem.FileType_FILE_TYPE_UNSPECIFIED
 		if ti, err := eng.Stat(p); err == nil {
-			mode = ti.Info.Mode()
+			mode, e.Type = ti.Info.Mode(), fileType(ti.Info.Mode())
 		}
 	}
-	e.Type = fileType(mode)
 	e.Mode = uint32(mode.Perm())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.Owner, e.Group = ownerNames(st.Uid, st.Gid)
@@ -102,14 +105,14 @@ func entryInfo(eng *engine.Sandbox, p, host string) (*filesystem.EntryInfo, erro
 	return e, nil
 }
 
+// fileType is envd's type of a file that is no symlink: a regular file, a
+// directory, or UNSPECIFIED (a device, a fifo, a socket).
 func fileType(m fs.FileMode) filesystem.FileType {
 	switch {
 	case m.IsRegular():
 		return filesystem.FileType_FILE_TYPE_FILE
 	case m.IsDir():
 		return filesystem.FileType_FILE_TYPE_DIRECTORY
-	case m&fs.ModeSymlink != 0:
-		return filesystem.FileType_FILE_TYPE_SYMLINK
 	}
 	return filesystem.FileType_FILE_TYPE_UNSPECIFIED
 }

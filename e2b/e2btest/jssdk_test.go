@@ -3,27 +3,20 @@
 package e2btest_test
 
 import (
-	"context"
-	"errors"
-	"io/fs"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/sandagent/sandagent/e2b/e2btest"
+	"github.com/sandagent/sandagent/internal/nodetest"
 )
 
-// sdkVersion is the official E2B JavaScript SDK the compatibility test
-// runs: the newest whose wire protocol is the emulator's (later versions
-// create sandboxes with POST /v2/sandboxes).
-const sdkVersion = "2.50.0"
+// sdkVersions are the official E2B JavaScript SDKs the compatibility test
+// runs: 2.50.0, the last to create and connect through the v1 routes, and
+// 2.51.0, which uses POST /v2/sandboxes and /v2/sandboxes/{id}/connect.
+var sdkVersions = []string{"2.50.0", "2.51.0"}
 
 // sdkScript drives the SDK through the flow the emulator must support. It
 // reads the module URL and the server from the environment and prints "OK"
@@ -81,95 +74,43 @@ check((await Sandbox.kill(sbx.sandboxId, { apiKey })) === false, 'kill again');
 console.log('OK');
 `
 
-// TestOfficialJSSDK runs the official E2B JavaScript SDK against the
-// emulator. It needs node and npm; the package is installed once into the
-// user cache directory.
+// TestOfficialJSSDK runs the official E2B JavaScript SDK, at each of
+// sdkVersions, against the emulator. It needs node and npm (see package
+// nodetest).
 func TestOfficialJSSDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not on PATH: the official E2B JS SDK cannot run")
+	for _, version := range sdkVersions {
+		t.Run("e2b@"+version, func(t *testing.T) {
+			nodetest.Node(t)
+			module := nodetest.Entry(nodetest.Install(t, "e2b", version), "e2b", "dist/index.mjs")
+			s := e2btest.NewServer() // a running clock: the SDK signs URLs with the real time
+			t.Cleanup(s.Close)
+			out := nodetest.Run(t, true, sdkScript,
+				"E2B_MODULE_URL="+nodetest.FileURL(module),
+				"SANDBOX_TEST_KEY="+s.APIKey(),
+				"E2B_API_URL="+s.URL,
+				"E2B_SANDBOX_URL="+s.URL,
+				"E2B_API_KEY=",
+				"E2B_DEBUG=false",
+			)
+			assert.Equal(t, "OK", strings.TrimSpace(out))
+			ids := regexp.MustCompile(`/i[a-z0-9]{20}`)
+			var reqs []string
+			for _, r := range s.Requests.Requests() {
+				reqs = append(reqs, ids.ReplaceAllString(r, "/{id}"))
+			}
+			create, connect := "POST /sandboxes", "POST /sandboxes/{id}/connect"
+			if version != "2.50.0" {
+				create, connect = "POST /v2/sandboxes", "POST /v2/sandboxes/{id}/connect"
+			}
+			assert.Equal(t, []string{
+				create, "GET /v2/sandboxes", connect,
+				"POST /process.Process/Start", "POST /process.Process/Start",
+				"POST /files", "GET /files", "POST /files", "GET /files", "POST /process.Process/Start",
+				"POST /filesystem.Filesystem/Stat", "POST /filesystem.Filesystem/ListDir", "GET /files",
+				"POST /sandboxes/{id}/pause", "GET /sandboxes/{id}", "GET /health",
+				connect, "GET /files", "GET /health",
+				"DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}",
+			}, reqs)
+		})
 	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("npm is not on PATH: the official E2B JS SDK cannot be installed")
-	}
-	module := installSDK(t)
-
-	s := e2btest.NewServer() // a running clock: the SDK signs URLs with the real time
-	t.Cleanup(s.Close)
-	dir := t.TempDir()
-	script := filepath.Join(dir, "sdk.mjs")
-	if err := os.WriteFile(script, []byte(sdkScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"E2B_MODULE_URL="+(&url.URL{Scheme: "file", Path: module}).String(),
-		"SANDBOX_TEST_KEY="+s.APIKey(),
-		"E2B_API_URL="+s.URL,
-		"E2B_SANDBOX_URL="+s.URL,
-		"E2B_API_KEY=",
-		"E2B_DEBUG=false",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "OK" {
-		t.Fatalf("SDK script: %v\n%s", err, out)
-	}
-	ids := regexp.MustCompile(`/i[a-z0-9]{20}`)
-	var reqs []string
-	for _, r := range s.Requests.Requests() {
-		reqs = append(reqs, ids.ReplaceAllString(r, "/{id}"))
-	}
-	assert.Equal(t, []string{
-		"POST /sandboxes", "GET /v2/sandboxes", "POST /sandboxes/{id}/connect",
-		"POST /process.Process/Start", "POST /process.Process/Start",
-		"POST /files", "GET /files", "POST /files", "GET /files", "POST /process.Process/Start",
-		"POST /filesystem.Filesystem/Stat", "POST /filesystem.Filesystem/ListDir", "GET /files",
-		"POST /sandboxes/{id}/pause", "GET /sandboxes/{id}", "GET /health",
-		"POST /sandboxes/{id}/connect", "GET /files", "GET /health",
-		"DELETE /sandboxes/{id}", "DELETE /sandboxes/{id}",
-	}, reqs)
-}
-
-// installSDK installs the pinned SDK under the user cache directory, once,
-// and returns the path of its ESM entry point.
-func installSDK(t *testing.T) string {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Skipf("no user cache directory for the SDK install: %v", err)
-	}
-	root := filepath.Join(cache, "sandagent-test", "npm")
-	dir := filepath.Join(root, "e2b-"+sdkVersion)
-	entry := filepath.Join(dir, "node_modules", "e2b", "dist", "index.mjs")
-	if _, err := os.Stat(entry); err == nil {
-		return entry
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(root, ".install-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private":true}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "e2b@"+sdkVersion)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install e2b@%s: %v\n%s", sdkVersion, err, out)
-	}
-	// Another test process may have finished first: keep theirs.
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) {
-		if _, statErr := os.Stat(entry); statErr != nil {
-			t.Fatal(err)
-		}
-	}
-	return entry
 }

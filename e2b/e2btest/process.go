@@ -3,6 +3,7 @@
 package e2btest
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +44,12 @@ type proc struct {
 	info *process.ProcessInfo
 	eng  *engine.Proc
 	done chan struct{} // closed once end is set
+
+	// cut is closed by SendSignal and the timeout: envd then stops reading
+	// the output and sends End once the process exits, even while a child
+	// still holds the pipes.
+	cut     chan struct{}
+	cutOnce sync.Once
 
 	stdinMu sync.Mutex
 	stdin   *io.PipeWriter // nil: not enabled, or closed
@@ -94,22 +102,39 @@ func (p *proc) ended() bool {
 	}
 }
 
-// output is a process's stdout or stderr: every write becomes a data event.
-type output struct {
-	p      *proc
-	stderr bool
+// stdChunk is the most output one data event carries, as envd reads it.
+const stdChunk = 32 << 10
+
+// readOutput publishes what r (a pipe of the process's stdout or stderr)
+// delivers, a data event per read, until EOF or the cut; then it closes r.
+func (p *proc) readOutput(r *os.File, stderr bool) {
+	defer r.Close()
+	for {
+		buf := make([]byte, stdChunk)
+		n, err := r.Read(buf)
+		if n > 0 {
+			data := &process.ProcessEvent_DataEvent{}
+			if stderr {
+				data.Output = &process.ProcessEvent_DataEvent_Stderr{Stderr: buf[:n]}
+			} else {
+				data.Output = &process.ProcessEvent_DataEvent_Stdout{Stdout: buf[:n]}
+			}
+			select {
+			case <-p.cut: // envd drops what it read after a signal
+				return
+			default:
+			}
+			p.publish(&process.ProcessEvent{Event: &process.ProcessEvent_Data{Data: data}})
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
-func (o output) Write(b []byte) (int, error) {
-	data := &process.ProcessEvent_DataEvent{}
-	if o.stderr {
-		data.Output = &process.ProcessEvent_DataEvent_Stderr{Stderr: slices.Clone(b)}
-	} else {
-		data.Output = &process.ProcessEvent_DataEvent_Stdout{Stdout: slices.Clone(b)}
-	}
-	o.p.publish(&process.ProcessEvent{Event: &process.ProcessEvent_Data{Data: data}})
-	return len(b), nil
-}
+// cutOutput stops waiting for the output, as envd's SendSignal and
+// timeout do.
+func (p *proc) cutOutput() { p.cutOnce.Do(func() { close(p.cut) }) }
 
 func (p *proc) writeStdin(b []byte) error {
 	p.stdinMu.Lock()
@@ -265,13 +290,21 @@ func (s *Server) spawn(sb *sandbox, req *connect.Request[process.StartRequest]) 
 	if _, err := sb.eng.Stat(cwd); errors.Is(err, sandagent.ErrNotFound) {
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("cwd '%s' does not exist", cwd))
 	}
-	env := map[string]string{"USER": user, "LOGNAME": user}
+	home := sb.eng.Workdir()
+	// The environment from scratch, as envd builds it: its PATH, the user's
+	// HOME, USER and LOGNAME, the sandbox's variables, the request's.
+	env := map[string]string{
+		"PATH": cmp.Or(os.Getenv("PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+		"HOME": home, "USER": user, "LOGNAME": user,
+	}
 	maps.Copy(env, sb.envVars)
+	maps.Copy(env, map[string]string{"E2B_SANDBOX": "true", "E2B_SANDBOX_ID": sb.id, "E2B_TEMPLATE_ID": sb.template})
 	maps.Copy(env, cfg.GetEnvs())
 
 	p := &proc{
 		info: &process.ProcessInfo{Config: cfg, Tag: msg.Tag},
 		done: make(chan struct{}),
+		cut:  make(chan struct{}),
 		subs: map[*subscriber]struct{}{},
 	}
 	sub := p.subscribe()
@@ -279,16 +312,29 @@ func (s *Server) spawn(sb *sandbox, req *connect.Request[process.StartRequest]) 
 	if msg.Stdin == nil || msg.GetStdin() { // envd's default: stdin open
 		stdin, p.stdin = io.Pipe()
 	}
-	procCtx, cancel := context.Background(), context.CancelFunc(func() {})
-	if timeout > 0 { // the request's timeout is the process's
-		procCtx, cancel = context.WithTimeout(procCtx, timeout)
-	}
-	ep, err := sb.eng.Spawn(procCtx, engine.Cmd{
-		Args: append([]string{cfg.GetCmd()}, cfg.GetArgs()...), Dir: cwd, Env: env,
-		Stdin: stdin, Stdout: output{p: p}, Stderr: output{p: p, stderr: true},
-	})
+	outR, outW, err := os.Pipe()
 	if err != nil {
-		cancel()
+		return nil, nil, connect.NewError(connect.CodeInternal, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, connect.NewError(connect.CodeInternal, err)
+	}
+	// envd's wrapper: the shell execs the program (keeping the pid), so a
+	// missing one is the shell's exit 127, with its message on stderr. The
+	// process stays in envd's process group, as envd sets none.
+	ep, err := sb.eng.Spawn(context.Background(), engine.Cmd{
+		Args: append([]string{"/bin/sh", "-c", wrapper, "--", cfg.GetCmd()}, cfg.GetArgs()...),
+		Dir:  cwd, Env: env, CleanEnv: true, NoGroup: true,
+		Stdin: stdin, Stdout: outW, Stderr: errW,
+	})
+	outW.Close() // the process holds its own copies
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		p.closeStdin()
 		cmdline := strings.Join(append([]string{cfg.GetCmd()}, cfg.GetArgs()...), " ")
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("error starting process '%s': %w", cmdline, err))
@@ -296,15 +342,40 @@ func (s *Server) spawn(sb *sandbox, req *connect.Request[process.StartRequest]) 
 	p.eng = ep
 	p.info.Pid = uint32(ep.PID())
 	sb.procs.add(p)
+	var outputs sync.WaitGroup
+	outputs.Go(func() { p.readOutput(outR, false) })
+	outputs.Go(func() { p.readOutput(errR, true) })
+	piped := make(chan struct{})
+	go func() { outputs.Wait(); close(piped) }()
 	s.procWG.Add(1)
 	go func() {
 		defer s.procWG.Done()
+		if timeout > 0 { // the request's timeout kills the process (the pid only)
+			t := time.AfterFunc(timeout, func() {
+				p.cutOutput()
+				_ = ep.Signal(syscall.SIGKILL)
+			})
+			defer t.Stop()
+		}
 		code, err := ep.Wait()
-		cancel()
+		// End waits for the output's EOF, unless a signal or the timeout
+		// cut it: a child holding the pipes delays it.
+		select {
+		case <-piped:
+		case <-p.cut:
+		case <-s.ctx.Done():
+		}
+		p.cutOutput()
+		outR.Close() // unblocks a reader the cut left waiting
+		errR.Close()
 		p.finish(code, err, s.Clock.Now())
 	}()
 	return p, sub, nil
 }
+
+// wrapper is the shell script envd starts every process with (since envd
+// 0.5.4): it sets the OOM score, then execs the program, "$@".
+const wrapper = `{ echo 100 > /proc/$$/oom_score_adj; } 2>/dev/null; exec "$@"`
 
 // streamEvents sends start, then data and keepalive events, then the end
 // of p to a subscribed stream.
@@ -468,6 +539,9 @@ func (ps *processService) SendSignal(ctx context.Context, req *connect.Request[p
 	default:
 		return nil, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("invalid signal: %s", req.Msg.GetSignal()))
 	}
+	// The pid only, as envd does: its children live on, and End no longer
+	// waits for the output they may still write.
+	p.cutOutput()
 	if err := p.eng.Signal(sig); err != nil {
 		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("error sending signal: %w", err))
 	}

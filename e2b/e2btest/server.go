@@ -3,6 +3,7 @@
 package e2btest
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem/filesystemconnect"
 	"github.com/sandagent/sandagent/e2b/internal/envd/process/processconnect"
+	"github.com/sandagent/sandagent/internal/e2bemu"
 	"github.com/sandagent/sandagent/internal/emu"
 	"github.com/sandagent/sandagent/internal/engine"
 )
@@ -42,7 +44,9 @@ type Server struct {
 	cleanup   func() // removes a temporary dir
 	apiKey    string
 	templates map[string]bool
-	api       *http.ServeMux // the control plane's routes
+	api       http.Handler // the control plane's routes
+	v1Only    bool
+	d         e2bemu.Dialect
 	keepalive time.Duration
 	tokenKey  []byte
 
@@ -52,6 +56,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
+	ended     map[string]bool // killed at the end of their lifetime, with Dialect.LifetimeExceeded
 
 	cut   atomic.Int64 // the next stream is cut after this many data events; -1: off
 	stall atomic.Int64 // the next stream goes silent after this many data events; -1: off
@@ -82,6 +87,16 @@ func WithTemplates(ids ...string) Option {
 	}
 }
 
+// WithDialect makes the server emulate an E2B-compatible service other
+// than E2B: this module's emulators of such services are this server under
+// their dialect. Its type is internal to the module.
+func WithDialect(d e2bemu.Dialect) Option { return func(s *Server) { s.d = d } }
+
+// WithV1Only serves create and connect on their deprecated v1 routes only,
+// as a self-hosted or older E2B-compatible service does: the v2 routes are
+// 404.
+func WithV1Only() Option { return func(s *Server) { s.v1Only = true } }
+
 // WithKeepaliveInterval makes every process stream send a keepalive event
 // after d without data, whatever its Keepalive-Ping-Interval header says
 // (by default that header's seconds, else 90 s, as envd does). It lets
@@ -97,6 +112,7 @@ func NewServer(opts ...Option) *Server {
 		Clock:     &emu.Clock{},
 		templates: map[string]bool{"base": true},
 		sandboxes: map[string]*sandbox{},
+		ended:     map[string]bool{},
 		tokenKey:  randomBytes(32),
 	}
 	s.cut.Store(-1)
@@ -104,8 +120,9 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.d = withE2BDefaults(s.d)
 	if s.apiKey == "" {
-		s.apiKey = "e2b_" + hex.EncodeToString(randomBytes(20))
+		s.apiKey = s.d.NewAPIKey()
 	}
 	var err error
 	if s.eng, s.dir, s.cleanup, err = emu.Engine(s.dir, "e2btest"); err != nil {
@@ -121,10 +138,11 @@ func NewServer(opts ...Option) *Server {
 	envd.HandleFunc("POST /files", s.postFiles)
 	envd.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	envd.HandleFunc("GET /envs", s.getEnvs)
+	envdRoutes := emu.Routes(envd, writeAPIError)
 
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
-			s.proxy(w, r, envd)
+		if routeByHost(r) || r.Header.Get(headerSandboxID) != "" || r.Header.Get(headerSandboxPort) != "" {
+			s.proxy(w, r, envdRoutes)
 			return
 		}
 		s.controlPlane(w, r)
@@ -173,8 +191,13 @@ func (s *Server) Close() {
 	s.cleanup()
 }
 
-// accessToken is the envdAccessToken of a secure sandbox.
-func (s *Server) accessToken(id string) string {
+// newToken is a new envdAccessToken of the secure sandbox id: an HMAC of
+// the id, so that it stays across pause and resume, or, with
+// TokenPerConnect, a random one.
+func (s *Server) newToken(id string) string {
+	if s.d.TokenPerConnect {
+		return hex.EncodeToString(randomBytes(32))
+	}
 	m := hmac.New(sha256.New, s.tokenKey)
 	m.Write([]byte(id))
 	return hex.EncodeToString(m.Sum(nil))
@@ -184,6 +207,28 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// withE2BDefaults fills the fields d leaves zero with E2B's behaviour.
+func withE2BDefaults(d e2bemu.Dialect) e2bemu.Dialect {
+	if d.Authenticate == nil {
+		d.Authenticate = authenticate
+	}
+	if d.NewAPIKey == nil {
+		d.NewAPIKey = func() string { return "e2b_" + hex.EncodeToString(randomBytes(20)) }
+	}
+	d.ClientID = cmp.Or(d.ClientID, "6532622b") // deprecated, always this value
+	d.MaxLifetime = cmp.Or(d.MaxLifetime, 24*time.Hour)
+	if d.NotFound == nil {
+		d.NotFound = notFound
+	}
+	if d.AlreadyPaused == nil {
+		d.AlreadyPaused = alreadyPaused
+	}
+	if d.UnknownTemplate == nil {
+		d.UnknownTemplate = unknownTemplate
+	}
+	return d
 }
 
 // writeJSON writes v as the JSON body of a status response.

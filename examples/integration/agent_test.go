@@ -58,7 +58,7 @@ var backends = map[string]func(t *testing.T) backend{
 		srv := sandbasetest.NewServer()
 		t.Cleanup(srv.Close)
 		return backend{func(string) (sandagent.Sandbox, error) {
-			return sandbase.New(sandbase.WithName("agent"), sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL))
+			return sandbase.New(sandbase.WithName("agent"), sandbase.WithAPIKey(srv.APIKey()), sandbase.WithAPIURL(srv.URL), sandbase.WithSandboxURL(srv.URL), sandbase.WithTemplate("base"))
 		}, srv.Faults, srv.Requests}
 	},
 	"sandock": func(t *testing.T) backend {

@@ -9,9 +9,11 @@
 //
 // The second process is this program run again with the stored id
 // ("resume <id>"). With SANDBASE_API_KEY set it uses your SandBase account
-// (SANDBASE_API_URL is honoured too) and destroys the sandbox at the end.
-// Without it, it runs offline against an in-process emulator, whose address
-// and key it hands to the second process through the same variables.
+// and destroys the sandbox at the end; set SANDBASE_TEMPLATE to one of your
+// organization's templates (SANDBASE_API_URL and SANDBASE_SANDBOX_URL are
+// honoured too). Without a key, it runs offline against an in-process
+// emulator, whose address and key it hands to the second process through
+// the same variables.
 package main
 
 import (
@@ -45,6 +47,8 @@ func main() {
 		defer srv.Close()
 		os.Setenv("SANDBASE_API_KEY", srv.APIKey())
 		os.Setenv("SANDBASE_API_URL", srv.URL)
+		os.Setenv("SANDBASE_SANDBOX_URL", srv.URL)
+		os.Setenv("SANDBASE_TEMPLATE", "base")
 		fmt.Println("SANDBASE_API_KEY is not set: using an in-process emulator at", srv.URL)
 	}
 	id := start(ctx)

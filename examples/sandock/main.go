@@ -4,8 +4,9 @@
 // keeps no state: each response carries the sandbox id (Handle.ID) and the
 // caller sends it back with the next request, which reattaches to that
 // sandbox if it is still running, or gets a new one (whose id the caller
-// stores from then on). A volume keeps the project's files across
-// sandboxes.
+// stores from then on). A stopped Sandock sandbox keeps nothing but its
+// volumes, so the project lives on a volume, mounted in the sandbox's
+// working directory (/sandbox), which every sandbox of the handler gets.
 //
 // With SANDOCK_API_KEY set it uses the real service (SANDOCK_BASE_URL
 // optional); without it, an in-process emulator, so it runs offline:
@@ -41,7 +42,7 @@ type Response struct {
 
 // handler serves one request, as a serverless function would.
 func handler(ctx context.Context, connect []sandock.Option, req Request) (Response, error) {
-	opts := append([]sandock.Option{sandock.WithVolume("example-project", "/workspace/project")}, connect...)
+	opts := append([]sandock.Option{sandock.WithVolume("example-project", "/sandbox/project")}, connect...)
 	if req.SandboxID != "" {
 		opts = append(opts, sandock.WithID(req.SandboxID))
 	}
@@ -78,7 +79,8 @@ func main() {
 	for i, step := range []string{"first request", "second request", "after the sandbox was stopped"} {
 		if i == 2 {
 			// Something stops the sandbox between requests (its deadline, an
-			// operator): the next request gets a new one, with the volume.
+			// operator): the next request gets a new one, with the volume;
+			// everything else the old one held is gone anyway.
 			var err error
 			if stopped, err = stop(ctx, connect, id); err != nil {
 				log.Fatal(err)

@@ -3,11 +3,11 @@
 // kill and set-timeout of sandboxes, E2B's {"code","message"} errors and its
 // sandbox object. Reuse builds the reuse rule the providers share on it.
 //
-// A Dialect holds what differs between the services; everything else is
-// E2B's wire format. Listing differs too much to share (E2B pages through GET
-// /v2/sandboxes with a metadata filter; SandBase has only GET /sandboxes), so
-// each provider lists with Client.R and Client.Check and hands Reuse the
-// result.
+// A Dialect holds what differs between the services' control planes, a
+// Service what differs for a provider built on package e2b (defaults,
+// environment variables); everything else is E2B's wire format. Create and
+// connect use E2B's v2 routes, falling back to v1 on a service without them.
+// Listing stays with package e2b, which hands Reuse its result.
 package e2bapi
 
 import (
@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -32,13 +33,14 @@ import (
 type Dialect struct {
 	Provider  string // the provider's name, in errors and logs
 	UserAgent string
-	// Bearer sends the API key as "Authorization: Bearer <key>" instead of
-	// E2B's "X-API-Key: <key>".
-	Bearer bool
 	// ConflictIsState reads every 409 as ErrState: the service answers 409
 	// to an operation the sandbox's state forbids ("sandbox is paused").
 	// E2B's 409s stay ErrConflict, except on pause.
 	ConflictIsState bool
+	// ConnectAlways200: connect answers 200 whether it resumed the sandbox
+	// or found it running, so Reuse tells Resumed from Reused by the state
+	// it saw before connecting (by id, one GET more).
+	ConnectAlways200 bool
 }
 
 // Options configures a Client.
@@ -48,6 +50,9 @@ type Options struct {
 	APIKey     string // a secret: sent in the auth header, redacted from every error
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// ResumeMemory, when set to false, makes a connect that resumes a
+	// paused sandbox boot it from its disk state (E2B's memory=false).
+	ResumeMemory *bool
 }
 
 // Client is a control-plane client. It is safe for concurrent use.
@@ -55,15 +60,16 @@ type Client struct {
 	d   Dialect
 	c   *resty.Client
 	key string
+	// v1 is set once the service answered that it does not serve the v2
+	// create or connect route: every later create and connect asks v1.
+	v1           atomic.Bool
+	resumeMemory *bool
 }
 
 // New returns a Client. It does no I/O.
 func New(o Options) *Client {
 	header := map[string]string{"X-API-Key": o.APIKey}
-	if o.Bearer {
-		header = map[string]string{"Authorization": "Bearer " + o.APIKey}
-	}
-	return &Client{d: o.Dialect, key: o.APIKey, c: httpx.NewClient(httpx.Options{
+	return &Client{d: o.Dialect, key: o.APIKey, resumeMemory: o.ResumeMemory, c: httpx.NewClient(httpx.Options{
 		Provider:   o.Provider,
 		BaseURL:    o.BaseURL,
 		HTTPClient: o.HTTPClient,
@@ -74,8 +80,7 @@ func New(o Options) *Client {
 }
 
 // Sandbox is the sandbox object: E2B's Sandbox, ListedSandbox and
-// SandboxDetail schemas and SandBase's object in one. A field a service
-// does not send stays zero.
+// SandboxDetail schemas in one. A field a service does not send stays zero.
 type Sandbox struct {
 	SandboxID   string            `json:"sandboxID"`
 	TemplateID  string            `json:"templateID"`
@@ -84,8 +89,7 @@ type Sandbox struct {
 	StartedAt   time.Time         `json:"startedAt"`
 	EndAt       time.Time         `json:"endAt"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	State       string            `json:"state,omitempty"`  // E2B: running or paused
-	Status      string            `json:"status,omitempty"` // SandBase: creating, running, paused, stopped or error
+	State       string            `json:"state,omitempty"` // running or paused
 	CPUCount    int               `json:"cpuCount,omitempty"`
 	MemoryMB    int               `json:"memoryMB,omitempty"`
 	DiskSizeMB  int               `json:"diskSizeMB,omitempty"`
@@ -95,6 +99,9 @@ type Sandbox struct {
 	TrafficAccessToken *string `json:"trafficAccessToken,omitempty"`
 	Domain             *string `json:"domain,omitempty"`
 }
+
+// Provider returns the provider's name, for errors.
+func (c *Client) Provider() string { return c.d.Provider }
 
 // Seconds is d in whole seconds, rounded up as the SDKs do, within int32.
 func Seconds(d time.Duration) int32 {
@@ -125,12 +132,6 @@ func path(id string, more ...string) string {
 	return "/sandboxes/" + url.PathEscape(id) + strings.Join(more, "")
 }
 
-// Create asks POST /sandboxes with body, the service's create request.
-func (c *Client) Create(ctx context.Context, body any) (Sandbox, error) {
-	r, err := c.R(ctx).SetBody(body).Post("/sandboxes")
-	return c.sandbox("create", r, err)
-}
-
 // sandbox checks a response that must carry a sandbox object and decodes
 // it, whatever its Content-Type says: a 2xx that is not one (an HTML page,
 // broken JSON, an object without an id) is an error, never a blank sandbox.
@@ -144,23 +145,6 @@ func (c *Client) sandbox(op string, r *resty.Response, err error) (Sandbox, erro
 			Message: "unexpected response: not a sandbox object"}
 	}
 	return out, nil
-}
-
-// Connect attaches to a sandbox, resuming it if it is paused, and gives it
-// timeout from now: 200 means it was running (Reused), 201 that it was
-// resumed (Resumed).
-func (c *Client) Connect(ctx context.Context, id string, timeout time.Duration) (Sandbox, sandagent.Outcome, error) {
-	r, err := c.R(httpx.Idempotent(ctx)).
-		SetBody(map[string]int32{"timeout": Seconds(timeout)}).
-		Post(path(id, "/connect"))
-	out, err := c.sandbox("connect", r, err)
-	if err != nil {
-		return out, 0, err
-	}
-	if r.StatusCode() == http.StatusCreated {
-		return out, sandagent.Resumed, nil
-	}
-	return out, sandagent.Reused, nil
 }
 
 // Get asks GET /sandboxes/{id}.

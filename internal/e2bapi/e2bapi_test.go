@@ -41,13 +41,12 @@ func TestDialect(t *testing.T) {
 	require.Equal(t, key, seen.Get("X-API-Key"))
 	require.Empty(t, seen.Get("Authorization"))
 
-	sb := New(Options{Dialect: Dialect{Provider: "sandbase", Bearer: true, ConflictIsState: true}, BaseURL: conflict(t, "sandbox is paused", &seen), APIKey: key, HTTPClient: hc})
-	err = sb.SetTimeout(ctx, "sbx_1", time.Minute)
+	sb := New(Options{Dialect: Dialect{Provider: "sandbase", ConflictIsState: true}, BaseURL: conflict(t, "sandbox is not active", &seen), APIKey: key, HTTPClient: hc})
+	err = sb.SetTimeout(ctx, "i1", time.Minute)
 	require.ErrorIs(t, err, sandagent.ErrState)
-	require.ErrorContains(t, err, "sandbox is paused")
-	require.Equal(t, "Bearer "+key, seen.Get("Authorization"))
-	require.Empty(t, seen.Get("X-API-Key"))
-	require.ErrorIs(t, sb.Pause(ctx, "sbx_1"), sandagent.ErrState, "pausing a paused sandbox is told apart by its message only")
+	require.ErrorContains(t, err, "sandbox is not active")
+	require.Equal(t, key, seen.Get("X-API-Key"))
+	require.ErrorIs(t, sb.Pause(ctx, "i1"), sandagent.ErrState, "pausing a paused sandbox is told apart by its message only")
 
 	already := New(Options{Dialect: Dialect{Provider: "e2b"}, BaseURL: conflict(t, "sandbox is already paused", &seen), APIKey: key, HTTPClient: hc})
 	require.NoError(t, already.Pause(ctx, "i1"))

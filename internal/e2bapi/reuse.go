@@ -53,7 +53,7 @@ type Reuse struct {
 	Name, ID        string
 	CreateIfMissing bool
 	Timeout         time.Duration // given to connect
-	Body            any           // the create request
+	Body            NewSandbox    // the create request
 	// List returns the sandboxes that may carry Name and that connect can
 	// attach to (running or paused). Reuse filters on the name itself.
 	List   func(ctx context.Context) ([]Sandbox, error)
@@ -67,7 +67,7 @@ var nameLocks keylock.Map
 func (r *Reuse) Attach(ctx context.Context) (Sandbox, sandagent.Outcome, error) {
 	switch {
 	case r.ID != "":
-		sb, outcome, err := r.API.Connect(ctx, r.ID, r.Timeout)
+		sb, outcome, err := r.connect(ctx, r.ID, "")
 		if err == nil || !errors.Is(err, sandagent.ErrNotFound) || !r.CreateIfMissing {
 			return sb, outcome, err
 		}
@@ -88,7 +88,7 @@ func (r *Reuse) Attach(ctx context.Context) (Sandbox, sandagent.Outcome, error) 
 			if len(found) == 0 {
 				return r.create(ctx)
 			}
-			sb, outcome, err := r.API.Connect(ctx, found[0].SandboxID, r.Timeout)
+			sb, outcome, err := r.connect(ctx, found[0].SandboxID, found[0].State)
 			if err == nil || !errors.Is(err, sandagent.ErrNotFound) {
 				return sb, outcome, err
 			}
@@ -97,6 +97,24 @@ func (r *Reuse) Attach(ctx context.Context) (Sandbox, sandagent.Outcome, error) 
 	default:
 		return r.create(ctx)
 	}
+}
+
+// connect connects to the sandbox id, whose state, when known, is
+// state. On a service whose connect always answers 200, the outcome comes
+// from that state, read first when unknown.
+func (r *Reuse) connect(ctx context.Context, id, state string) (Sandbox, sandagent.Outcome, error) {
+	if r.API.d.ConnectAlways200 && state == "" {
+		sb, err := r.API.Get(ctx, id)
+		if err != nil {
+			return sb, 0, err
+		}
+		state = sb.State
+	}
+	sb, outcome, err := r.API.Connect(ctx, id, r.Timeout)
+	if err == nil && r.API.d.ConnectAlways200 && state == "paused" {
+		outcome = sandagent.Resumed
+	}
+	return sb, outcome, err
 }
 
 // find lists every sandbox carrying the name, oldest first: the first is the

@@ -232,3 +232,43 @@ type discard struct{ h http.Header }
 func (d discard) Header() http.Header         { return d.h }
 func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
+
+// Routes serves mux, answering a request no route matches (404) or whose
+// method its route does not take (405, with the Allow header) with
+// writeErr's error body, as the emulated service does, never ServeMux's
+// text.
+func Routes(mux *http.ServeMux, writeErr ErrorWriter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route: ServeMux answers 404 or 405; learn which, and Allow.
+		rec := &statusRecorder{h: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if allow := rec.h.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeErr(w, rec.status, http.StatusText(rec.status))
+	})
+}
+
+// statusRecorder keeps the status and header a handler writes.
+type statusRecorder struct {
+	h      http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.h }
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+}

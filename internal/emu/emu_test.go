@@ -97,3 +97,31 @@ func TestFaultSkip(t *testing.T) {
 	}
 	require.Equal(t, []int{200, 200, 503, 200}, got)
 }
+
+func TestRoutes(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /things/{id}", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok "+r.PathValue("id")) })
+	h := Routes(mux, func(w http.ResponseWriter, status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, msg)
+	})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body, allow  string
+	}{
+		{"POST", "/things/a", http.StatusOK, "ok a", ""},
+		{"GET", "/things/a", http.StatusMethodNotAllowed, "Method Not Allowed", "POST"},
+		{"POST", "/nothing", http.StatusNotFound, "Not Found", ""},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		require.Equal(t, tc.status, rec.Code, tc.path)
+		require.Equal(t, tc.body, rec.Body.String())
+		require.Equal(t, tc.allow, rec.Header().Get("Allow"))
+		if tc.status != http.StatusOK {
+			require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+		}
+	}
+}

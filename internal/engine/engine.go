@@ -127,6 +127,11 @@ type Spec struct {
 	// Confined asks for the confined-directory mode even where a root of
 	// its own is possible.
 	Confined bool
+	// MarkerVar names the environment variable by which the sandbox's
+	// processes are known (its value is the sandbox's id); empty:
+	// MarkerVar. An emulator whose sandboxes carry their id in a variable
+	// of their own (E2B_SANDBOX_ID) names it, so that no other leaks in.
+	MarkerVar string
 }
 
 // Meta is a sandbox's persistent state.
@@ -142,6 +147,7 @@ type Meta struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	Volumes   []Volume          `json:"volumes,omitempty"`
 	Isolate   bool              `json:"isolate,omitempty"`
+	MarkerVar string            `json:"markerVar,omitempty"`
 	// Rooted: the sandbox has a filesystem root of its own, with Home as
 	// its workdir, and its processes in Cgroup.
 	Rooted bool   `json:"rooted,omitempty"`
@@ -181,6 +187,12 @@ func NewID() string {
 // short at any moment leaves either nothing that List does not sweep, or a
 // sandbox that List shows (its root is made again on first use).
 func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
+	return e.create(spec, now, nil)
+}
+
+// create is Create; fill, if not nil, fills the files of the sandbox being
+// made in dir (its directory, not yet in place) before its init starts.
+func (e *Engine) create(spec Spec, now Clock, fill func(dir string, m Meta) error) (*Sandbox, error) {
 	id := spec.ID
 	if id == "" {
 		id = NewID()
@@ -200,6 +212,7 @@ func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
 		ID: id, Name: spec.Name, State: Running, CreatedAt: now(),
 		Timeout: spec.Timeout, AutoPause: spec.AutoPause,
 		Env: spec.Env, Labels: spec.Labels, Volumes: spec.Volumes, Isolate: spec.Isolate,
+		MarkerVar: spec.MarkerVar,
 	}
 	if spec.Timeout > 0 {
 		m.EndAt = m.CreatedAt.Add(spec.Timeout)
@@ -240,6 +253,12 @@ func (e *Engine) Create(spec Spec, now Clock) (*Sandbox, error) {
 	if err := sb.init(m); err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, err
+	}
+	if fill != nil {
+		if err := fill(tmp, m); err != nil {
+			_ = os.RemoveAll(tmp)
+			return nil, err
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		_ = os.RemoveAll(tmp)

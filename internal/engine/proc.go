@@ -5,6 +5,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sandagent/sandagent"
+	"github.com/sandagent/sandagent/driver"
 )
 
 // Cmd is a command for Spawn.
@@ -26,6 +28,16 @@ type Cmd struct {
 	Stdin  io.Reader // nil: /dev/null
 	Stdout io.Writer // nil: discarded
 	Stderr io.Writer // nil: discarded
+	TTY    *os.File  // a terminal: then stdin, stdout and stderr, and the controlling terminal of a new session
+	// CleanEnv makes Env the whole environment (with the sandbox's marker):
+	// neither the base variables nor the sandbox's are added.
+	CleanEnv bool
+	// NoGroup leaves the process in the caller's process group, as a
+	// daemon's children are, instead of its own: ctx and Signal then reach
+	// the process alone (the sandbox's Pause, Stop and Destroy still reach
+	// it and its children: by the sandbox's cgroup when it has a root of its
+	// own, else by the marker, where the system shows environments).
+	NoGroup bool
 }
 
 // Proc is a running process group of a sandbox.
@@ -44,7 +56,10 @@ type Proc struct {
 	err    error
 	stdin  io.WriteCloser
 	remove func()
-	out    []*output // the copiers of stdout and stderr
+	out    []*output  // the copiers of stdout and stderr
+	wends  []*os.File // their write ends, until given to the command
+	// noGroup: the process leads no group; it alone is signalled.
+	noGroup bool
 }
 
 // output copies one of the command's pipes to a writer until every holder
@@ -66,6 +81,7 @@ func (p *Proc) pipeTo(w io.Writer) (io.Writer, error) {
 	}
 	o := &output{r: r, done: make(chan error, 1)}
 	p.out = append(p.out, o)
+	p.wends = append(p.wends, wf)
 	go func() {
 		_, err := io.Copy(w, r)
 		_ = r.Close() // a writer that failed: the command gets EPIPE
@@ -116,7 +132,7 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 	if err := requireRunning(m, "run a command in"); err != nil {
 		return nil, err
 	}
-	p := &Proc{done: make(chan struct{}), remove: func() {}}
+	p := &Proc{done: make(chan struct{}), remove: func() {}, noGroup: c.NoGroup}
 	if !m.Rooted {
 		err = sb.start(p, m, c, dir, nil)
 	} else if sb.initPID() != initPID {
@@ -136,7 +152,7 @@ func (sb *Sandbox) Spawn(ctx context.Context, c Cmd) (*Proc, error) {
 		if p.remove, err = sb.record(p.pid); err != nil {
 			_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 			_ = p.cmd.Wait()
-			p.closeOutput(nil)
+			p.closeOutput()
 			return nil, err
 		}
 	}
@@ -162,7 +178,7 @@ func (sb *Sandbox) start(p *Proc, m Meta, c Cmd, dir string, cg *os.File) error 
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return sandagent.Errorf(sandagent.ErrInvalid, "working directory %q does not exist in the sandbox", dir)
 	}
-	env := sb.environ(m, c.Env)
+	env := sb.environ(m, c)
 	var cmd *exec.Cmd
 	if c.Shell != "" {
 		cmd = exec.Command("/bin/sh", "-c", c.Shell)
@@ -176,7 +192,7 @@ func (sb *Sandbox) start(p *Proc, m Meta, c Cmd, dir string, cg *os.File) error 
 	}
 	cmd.Dir = dir
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !c.NoGroup}
 	if cg != nil {
 		intoCgroup(cmd.SysProcAttr, int(cg.Fd()))
 	}
@@ -184,29 +200,34 @@ func (sb *Sandbox) start(p *Proc, m Meta, c Cmd, dir string, cg *os.File) error 
 		isolate(cmd.SysProcAttr)
 	}
 	p.cmd = cmd
+	var err error
+	switch {
+	case c.TTY != nil:
+		onTerminal(cmd, c.TTY)
 	// The pipes are ours, not os/exec's, so that Wait waits for the output
 	// to end however long it takes (see Proc).
-	var err error
-	if c.Stdout != nil && c.Stdout == c.Stderr {
+	case c.Stdout != nil && c.Stdout == c.Stderr:
 		cmd.Stdout, err = p.pipeTo(c.Stdout)
 		cmd.Stderr = cmd.Stdout
-	} else if cmd.Stdout, err = p.pipeTo(c.Stdout); err == nil {
-		cmd.Stderr, err = p.pipeTo(c.Stderr)
+	default:
+		if cmd.Stdout, err = p.pipeTo(c.Stdout); err == nil {
+			cmd.Stderr, err = p.pipeTo(c.Stderr)
+		}
 	}
 	if err != nil {
-		p.closeOutput(cmd)
+		p.closeOutput()
 		return err
 	}
-	if c.Stdin != nil {
+	if c.Stdin != nil && c.TTY == nil {
 		if p.stdin, err = cmd.StdinPipe(); err != nil {
-			p.closeOutput(cmd)
+			p.closeOutput()
 			return err
 		}
 	}
 	err = cmd.Start()
-	closeWriteEnds(cmd) // the command's now, and its children's
+	p.closeWriteEnds() // the command's now, and its children's
 	if err != nil {
-		p.closeOutput(nil)
+		p.closeOutput()
 		if m.Isolate && errors.Is(err, syscall.EPERM) {
 			return sandagent.Errorf(sandagent.ErrUnsupported, "isolation: creating namespaces is not permitted here: %v", err)
 		}
@@ -218,8 +239,12 @@ func (sb *Sandbox) start(p *Proc, m Meta, c Cmd, dir string, cg *os.File) error 
 
 func (p *Proc) wait(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		_ = syscall.Kill(-p.pid, syscall.SIGCONT)
+		if p.noGroup {
+			_ = p.cmd.Process.Kill()
+		} else {
+			_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+			_ = syscall.Kill(-p.pid, syscall.SIGCONT)
+		}
 		for _, o := range p.out {
 			_ = o.r.SetReadDeadline(time.Now().Add(cutAfter))
 		}
@@ -236,7 +261,7 @@ func (p *Proc) wait(ctx context.Context) {
 	}
 	// The group may outlive its leader: take the rest down with it only when
 	// the command was killed, so `cmd >log &` survives a normal exit.
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !p.noGroup {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
 	if syscall.Kill(-p.pid, 0) != nil { // else Stop and Pause still need the record
@@ -254,22 +279,19 @@ func (p *Proc) wait(ctx context.Context) {
 }
 
 // closeWriteEnds closes the parent's copies of the pipes' write ends given
-// to cmd, so that a copier sees the end of output when the command's
-// processes have closed theirs.
-func closeWriteEnds(cmd *exec.Cmd) {
-	for _, w := range []io.Writer{cmd.Stdout, cmd.Stderr} {
-		if f, ok := w.(*os.File); ok {
-			_ = f.Close()
-		}
+// to the command, so that a copier sees the end of output when the
+// command's processes have closed theirs. A terminal (Cmd.TTY) stays the
+// caller's.
+func (p *Proc) closeWriteEnds() {
+	for _, f := range p.wends {
+		_ = f.Close()
 	}
+	p.wends = nil
 }
 
-// closeOutput ends the copiers of a command that did not start; cmd, if not
-// nil, still holds the write ends.
-func (p *Proc) closeOutput(cmd *exec.Cmd) {
-	if cmd != nil {
-		closeWriteEnds(cmd)
-	}
+// closeOutput ends the copiers of a command that did not start.
+func (p *Proc) closeOutput() {
+	p.closeWriteEnds()
 	for _, o := range p.out {
 		<-o.done
 	}
@@ -299,7 +321,8 @@ func (p *Proc) ProcessState() *os.ProcessState {
 	}
 }
 
-// Signal sends sig to the process group.
+// Signal sends sig to the process group (to the process alone with
+// Cmd.NoGroup).
 func (p *Proc) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
@@ -309,6 +332,12 @@ func (p *Proc) Signal(sig os.Signal) error {
 	case <-p.done:
 		return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
 	default:
+	}
+	if p.noGroup {
+		if err := p.cmd.Process.Signal(s); err != nil {
+			return sandagent.Errorf(sandagent.ErrNotFound, "process %d has exited", p.pid)
+		}
+		return nil
 	}
 	err := syscall.Kill(-p.pid, s)
 	if errors.Is(err, syscall.ESRCH) {
@@ -323,22 +352,26 @@ const MarkerVar = "SANDAGENT_SANDBOX_ID"
 
 // environ is the base environment, then the sandbox's, then the command's.
 // The host's environment is not inherited (it may hold secrets), only PATH.
-func (sb *Sandbox) environ(m Meta, extra map[string]string) []string {
-	vars := map[string]string{
-		"PATH":  cmpOr(os.Getenv("PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-		"HOME":  sb.work,
-		"SHELL": "/bin/sh",
-		"LANG":  "C.UTF-8",
+// With Cmd.CleanEnv, only the command's.
+func (sb *Sandbox) environ(m Meta, c Cmd) []string {
+	vars := map[string]string{}
+	if !c.CleanEnv {
+		vars = map[string]string{
+			"PATH":  cmpOr(os.Getenv("PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+			"HOME":  sb.work,
+			"SHELL": "/bin/sh",
+			"LANG":  "C.UTF-8",
+		}
+		for k, v := range m.Env {
+			vars[k] = v
+		}
 	}
-	for k, v := range m.Env {
-		vars[k] = v
-	}
-	for k, v := range extra {
+	for k, v := range c.Env {
 		vars[k] = v
 	}
 	// The marker by which a group whose leader has exited is known as this
 	// sandbox's, whatever pid reuse did meanwhile (see groups).
-	vars[MarkerVar] = sb.id
+	vars[cmpOr(m.MarkerVar, MarkerVar)] = sb.id
 	env := make([]string, 0, len(vars))
 	for k, v := range vars {
 		env = append(env, k+"="+v)
@@ -363,7 +396,7 @@ func lookPath(prog string, env []string, dir string) (string, error) {
 		if fi, err := os.Stat(prog); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return prog, nil
 		}
-		return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found", prog)
+		return "", notFound("program %q not found", prog)
 	}
 	var pathVar string
 	for _, kv := range env {
@@ -380,5 +413,11 @@ func lookPath(prog string, env []string, dir string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", sandagent.Errorf(sandagent.ErrNotFound, "program %q not found in the sandbox's PATH", prog)
+	return "", notFound("program %q not found in the sandbox's PATH", prog)
+}
+
+// notFound is the error of a missing program: ErrNotFound, and
+// driver.ErrProgramNotFound for the Handle, which makes it an exit 127.
+func notFound(format string, args ...any) error {
+	return &sandagent.Error{Kind: sandagent.ErrNotFound, Message: fmt.Sprintf(format, args...), Err: driver.ErrProgramNotFound}
 }

@@ -435,3 +435,20 @@ func cgroupWait(cg, line string) bool {
 func rootErr(err error) error {
 	return sandagent.Errorf(sandagent.ErrUnsupported, "no filesystem root of its own for the sandbox (confined-directory mode): %v", err)
 }
+
+// opaqueXattr marks a directory of an overlay's upper layer that hides the
+// lower layer's (it was deleted and made again).
+const opaqueXattr = "trusted.overlay.opaque"
+
+// copyOpaque marks directory dst opaque if src is.
+func copyOpaque(src, dst string) error {
+	buf := make([]byte, 8)
+	n, err := unix.Lgetxattr(src, opaqueXattr, buf)
+	if err != nil {
+		if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) {
+			return nil
+		}
+		return fmt.Errorf("copy files: %s: %w", src, err)
+	}
+	return unix.Lsetxattr(dst, opaqueXattr, buf[:n], 0)
+}

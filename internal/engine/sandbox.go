@@ -207,6 +207,7 @@ func (sb *Sandbox) groups() []int {
 		return nil
 	}
 	var out []int
+	marker := sb.marker()
 	for _, ent := range ents {
 		b, err := os.ReadFile(filepath.Join(sb.dir, "procs", ent.Name()))
 		if err != nil {
@@ -220,13 +221,23 @@ func (sb *Sandbox) groups() []int {
 		// After its leader exits, a group is ours only while a member still
 		// carries our marker: the pid may since lead another sandbox's group.
 		if err != nil || pid <= 1 || (alive != "" && alive != start) ||
-			(alive == "" && (syscall.Kill(-pid, 0) != nil || !groupCarries(pid, MarkerVar+"="+sb.id))) {
+			(alive == "" && (syscall.Kill(-pid, 0) != nil || !groupCarries(pid, marker))) {
 			_ = os.Remove(filepath.Join(sb.dir, "procs", ent.Name()))
 			continue
 		}
 		out = append(out, pid)
 	}
 	return out
+}
+
+// marker is the environment entry ("NAME=id") every process of the
+// sandbox carries.
+func (sb *Sandbox) marker() string {
+	m, err := sb.readMeta()
+	if err != nil || m.MarkerVar == "" {
+		return MarkerVar + "=" + sb.id
+	}
+	return m.MarkerVar + "=" + sb.id
 }
 
 // signalAll signals the sandbox's process groups and, where the system
@@ -251,7 +262,7 @@ func (sb *Sandbox) signalAll(m Meta, sig syscall.Signal) {
 	for _, pg := range groups {
 		_ = syscall.Kill(-pg, sig)
 	}
-	pids := marked(MarkerVar + "=" + sb.id)
+	pids := marked(sb.marker())
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, sig)
 	}
@@ -272,7 +283,7 @@ func (sb *Sandbox) killAll(m Meta) {
 		_ = syscall.Kill(-pg, syscall.SIGKILL)
 		_ = syscall.Kill(-pg, syscall.SIGCONT) // a stopped group dies only once continued
 	}
-	for _, pid := range marked(MarkerVar + "=" + sb.id) {
+	for _, pid := range marked(sb.marker()) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 	}

@@ -11,8 +11,9 @@ import (
 	"github.com/sandagent/sandagent/sandbase/sandbasetest"
 )
 
-// The emulator speaks SandBase's REST API: create a sandbox, run a command
-// in it, pause it and resume it.
+// The emulator speaks E2B's control plane as SandBase serves it: create a
+// sandbox, pause it, resume it by connecting (200, a new access token) and
+// kill it.
 func Example() {
 	srv := sandbasetest.NewServer()
 	defer srv.Close()
@@ -21,7 +22,7 @@ func Example() {
 
 	call := func(method, path, body string, out any) int {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+srv.APIKey())
+		req.Header.Set("X-API-Key", srv.APIKey())
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -34,21 +35,20 @@ func Example() {
 		return resp.StatusCode
 	}
 
-	var sb struct{ SandboxID, Status string }
-	fmt.Println(call("POST", "/sandboxes", `{"templateID":"base","metadata":{"sandagent.name":"demo"}}`, &sb), sb.Status)
-	var res struct {
-		Stdout   string
-		ExitCode int
-	}
-	call("POST", "/sandboxes/"+sb.SandboxID+"/processes", `{"cmd":"sh","args":["-c","echo hello; exit 3"]}`, &res)
-	fmt.Printf("%q %d\n", res.Stdout, res.ExitCode)
+	var sb struct{ SandboxID, EnvdAccessToken, State string }
+	fmt.Println(call("POST", "/v2/sandboxes", `{"templateID":"base","timeout":300}`, &sb))
+	first := sb.EnvdAccessToken
 	fmt.Println(call("POST", "/sandboxes/"+sb.SandboxID+"/pause", "", nil))
-	fmt.Println(call("POST", "/sandboxes/"+sb.SandboxID+"/connect", `{"timeout":300}`, &sb), sb.Status)
+	call("GET", "/sandboxes/"+sb.SandboxID, "", &sb)
+	fmt.Println(sb.State)
+	fmt.Println(call("POST", "/v2/sandboxes/"+sb.SandboxID+"/connect", `{"timeout":300}`, &sb), sb.EnvdAccessToken != first)
+	fmt.Println(call("DELETE", "/sandboxes/"+sb.SandboxID, "", nil))
 	fmt.Println(call("DELETE", "/sandboxes/"+sb.SandboxID, "", nil))
 	// Output:
-	// 201 running
-	// "hello\n" 3
+	// 201
 	// 204
-	// 201 running
+	// paused
+	// 200 true
 	// 204
+	// 404
 }

@@ -5,59 +5,54 @@ package sandocktest
 import (
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/sandagent/sandagent/internal/engine"
 )
 
-// running returns the RUNNING sandbox the request names, or writes the
-// error.
-func (s *Server) running(w http.ResponseWriter, r *http.Request) (*engine.Sandbox, bool) {
-	sb, st, ok := s.lookup(w, r.PathValue("id"))
-	if !ok {
-		return nil, false
-	}
-	if st != StatusRunning {
-		writeErr(w, http.StatusConflict, "Sandbox "+sb.id+" is not running (status "+st+")")
-		return nil, false
-	}
-	return sb.eng, true
-}
-
-// pathParam returns the running sandbox and the ?path= parameter (def when
-// absent; "" means required), or writes the error.
-func (s *Server) pathParam(w http.ResponseWriter, r *http.Request, def string) (*engine.Sandbox, string, bool) {
-	eng, ok := s.running(w, r)
-	if !ok {
-		return nil, "", false
-	}
-	p := r.URL.Query().Get("path")
-	if p == "" {
-		p = def
-	}
-	if p == "" {
-		writeErr(w, http.StatusBadRequest, "path is required")
-		return nil, "", false
-	}
-	return eng, p, true
-}
-
-// abs resolves an API path against the workdir.
-func abs(eng *engine.Sandbox, p string) string {
-	if filepath.IsAbs(p) {
+// hostPath maps a path of the API (relative to the workdir, or absolute,
+// with /sandbox standing for the workdir) to the engine's.
+func hostPath(eng *engine.Sandbox, p string) string {
+	switch {
+	case p == Workdir:
+		return eng.Workdir()
+	case strings.HasPrefix(p, Workdir+"/"):
+		return filepath.Join(eng.Workdir(), p[len(Workdir)+1:])
+	case filepath.IsAbs(p):
 		return filepath.Clean(p)
 	}
 	return filepath.Join(eng.Workdir(), p)
 }
 
-func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) {
-	eng, ok := s.running(w, r)
-	if !ok {
-		return
+// fileCall starts the sandbox the request names if need be and returns its
+// container, and the ?path= parameter (def when absent; "" means
+// required), or writes the error.
+func (s *Server) fileCall(w http.ResponseWriter, r *http.Request, def string) (*engine.Sandbox, string, bool) {
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		p = def
 	}
+	if p == "" && r.Method != http.MethodPost {
+		writeErr(w, http.StatusBadRequest, "Input validation failed: path is required")
+		return nil, "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, err := s.running(r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return nil, "", false
+	}
+	return sb.eng, p, true
+}
+
+func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Path       string `json:"path"`
 		Content    string `json:"content"`
@@ -67,57 +62,54 @@ func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Path == "" {
-		writeErr(w, http.StatusBadRequest, "path is required")
+		writeErr(w, http.StatusBadRequest, "Input validation failed: path is required")
 		return
 	}
-	p := abs(eng, req.Path)
-	if err := eng.Write(p, strings.NewReader(req.Content)); err != nil {
+	eng, _, ok := s.fileCall(w, r, "")
+	if !ok {
+		return
+	}
+	p := hostPath(eng, req.Path)
+	err := eng.Write(p, strings.NewReader(req.Content))
+	if err == nil && req.Executable {
+		var real string
+		if real, err = eng.Resolve(p, false); err == nil {
+			err = os.Chmod(real, 0o755)
+		}
+	}
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	if req.Executable {
-		real, err := eng.Resolve(p, false)
-		if err == nil {
-			err = os.Chmod(real, 0o755)
-		}
+	writeOK(w, true)
+}
+
+// readFile is `cat`: a file that cannot be read (missing, a directory)
+// reads as "", successfully.
+func (s *Server) readFile(w http.ResponseWriter, r *http.Request) {
+	eng, p, ok := s.fileCall(w, r, "")
+	if !ok {
+		return
+	}
+	var b []byte
+	if f, err := eng.Open(hostPath(eng, p)); err == nil {
+		b, err = io.ReadAll(f)
+		f.Close()
 		if err != nil {
 			fail(w, err)
 			return
 		}
 	}
-	writeOK(w, true)
+	writeOK(w, map[string]any{"path": p, "content": text(b)})
 }
 
-func (s *Server) readFile(w http.ResponseWriter, r *http.Request) {
-	eng, p, ok := s.pathParam(w, r, "")
-	if !ok {
-		return
-	}
-	f, err := eng.Open(abs(eng, p))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	// A JSON string: bytes that are not UTF-8 become U+FFFD.
-	writeOK(w, map[string]any{"path": p, "content": string(b)})
-}
-
+// listFiles is `ls -1`: a directory that cannot be listed lists as [].
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
-	eng, p, ok := s.pathParam(w, r, ".")
+	eng, p, ok := s.fileCall(w, r, ".")
 	if !ok {
 		return
 	}
-	fis, err := eng.ListDir(abs(eng, p))
-	if err != nil {
-		fail(w, err)
-		return
-	}
+	fis, _ := eng.ListDir(hostPath(eng, p))
 	names := make([]string, 0, len(fis))
 	for _, fi := range fis {
 		names = append(names, fi.Name)
@@ -126,16 +118,52 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	writeOK(w, map[string]any{"path": p, "entries": names})
 }
 
+// removeFile is `rm -rf`: it never fails.
 func (s *Server) removeFile(w http.ResponseWriter, r *http.Request) {
-	eng, p, ok := s.pathParam(w, r, "")
+	eng, p, ok := s.fileCall(w, r, "")
 	if !ok {
 		return
 	}
-	if err := eng.Remove(abs(eng, p)); err != nil {
+	_ = eng.Remove(hostPath(eng, p))
+	writeOK(w, true)
+}
+
+// previewURL serves GET …/preview-url?port=: {url, token}, the url a
+// path of this server that proxies to the port.
+func (s *Server) previewURL(w http.ResponseWriter, r *http.Request) {
+	port, err := strconv.Atoi(r.URL.Query().Get("port"))
+	if err != nil || port < 1 || port > 65535 {
+		writeErr(w, http.StatusBadRequest, "Input validation failed: port must be an integer from 1 to 65535")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, err := s.running(r.PathValue("id"))
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeOK(w, true)
+	token := newID("", 24)
+	s.previews[token] = preview{id: sb.id, port: port}
+	writeOK(w, map[string]any{"url": s.URL + "/preview/" + token + "/", "token": token})
+}
+
+// proxy forwards a preview URL's request to its port.
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	p, ok := s.previews[r.PathValue("token")]
+	s.mu.Unlock()
+	if !ok {
+		writeErr(w, http.StatusNotFound, "preview not found")
+		return
+	}
+	target := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(p.port)}
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.URL.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/preview/"+r.PathValue("token")), "/")
+		pr.Out.URL.RawPath = ""
+	}}
+	rp.ServeHTTP(w, r)
 }
 
 // volumeStatus is pending_create until the clock passes readyAt. The
@@ -171,7 +199,7 @@ func (s *Server) volumeJSON(v *volume) map[string]any {
 func (s *Server) newVolume(name, storageType string, metadata map[string]any) (*volume, error) {
 	now := s.Clock.Now()
 	v := &volume{
-		id: newID("vol"), name: name, storageType: storageType, metadata: metadata,
+		id: newID("vol", 16), name: name, storageType: storageType, metadata: metadata,
 		createdAt: now, readyAt: now.Add(s.volumeDelay),
 	}
 	v.dir = filepath.Join(s.dir, "volumes", v.id)
@@ -195,13 +223,8 @@ func (s *Server) byName(name string) *volume {
 func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	vs := make([]*volume, 0, len(s.volumes))
-	for _, v := range s.volumes {
-		vs = append(vs, v)
-	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i].createdAt.Before(vs[j].createdAt) })
 	out := []map[string]any{}
-	for _, v := range vs {
+	for _, v := range s.sortedVolumes() {
 		out = append(out, s.volumeJSON(v))
 	}
 	writeOK(w, map[string]any{"volumes": out})
@@ -286,13 +309,12 @@ func (s *Server) deleteVolume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, sb := range s.sandboxes {
-		st := s.status(sb)
-		if st == "" || st == StatusStopped {
+		if !s.refresh(sb) || sb.status == StatusStopped {
 			continue
 		}
 		for _, vid := range sb.volumeIDs {
 			if vid == id {
-				writeErr(w, http.StatusConflict, "volume "+v.name+" is mounted to active sandbox "+sb.id)
+				fail(w, errInternal) // the core throws: mounted to an active sandbox
 				return
 			}
 		}
