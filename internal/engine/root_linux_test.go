@@ -134,3 +134,35 @@ func TestRootedSymlinksStayInside(t *testing.T) {
 	cancel()
 	_, _ = swap.Wait()
 }
+
+func TestRootedForkAndSnapshotCopyTheRootsChanges(t *testing.T) {
+	e, err := Open(t.TempDir())
+	require.NoError(t, err)
+	sb := rootedSandbox(t, e, Spec{})
+	// A file in the workdir, one in /tmp, one elsewhere in the root, a host
+	// file deleted (a whiteout) and a host directory made anew (opaque).
+	run(t, sb, Cmd{Shell: "echo w > note && echo t > /tmp/t && mkdir -p /opt/x && echo o > /opt/x/o && rm /etc/hostname && rm -rf /etc/default && mkdir /etc/default && echo n > /etc/default/new"})
+	check := func(kid *Sandbox) {
+		t.Helper()
+		require.True(t, kid.Rooted())
+		require.Equal(t, "w\nt\no\ngone\nnew\n", run(t, kid, Cmd{Shell: "cat note /tmp/t /opt/x/o; test -e /etc/hostname || echo gone; ls /etc/default"}))
+	}
+	kids, err := sb.Fork(Spec{}, 1)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = kids[0].Destroy() })
+	check(kids[0])
+
+	snap, err := sb.Snapshot("s")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.DeleteSnapshot(snap) })
+	kid, err := e.CreateFromSnapshot(Spec{}, snap, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = kid.Destroy() })
+	check(kid)
+
+	// The host's files are not the sandbox's.
+	_, err = os.Stat(filepath.Join(DefaultHome, "note"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat("/etc/hostname")
+	require.NoError(t, err)
+}
