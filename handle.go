@@ -134,6 +134,12 @@ func (h *Handle) Outcome() Outcome { return h.outcome }
 // returns the Result and an *ExitError; a Cmd.Timeout that expires kills
 // the command and returns an error matching ErrTimeout; a ctx that ends
 // kills the command and returns ctx.Err().
+//
+// Every byte of output reaches Cmd.Stdout and Cmd.Stderr before Exec
+// returns, however slow they are. A command ends when its output ends, as
+// in os/exec and E2B's envd: a background child that keeps stdout open
+// (`server &`) keeps Exec waiting until it exits, closes it, or the timeout
+// ends it. Start, or a redirect (`server >log 2>&1 &`), leaves one running.
 func (h *Handle) Exec(ctx context.Context, cmd *Cmd) (*Result, error) {
 	p, err := h.Start(ctx, cmd)
 	if errors.Is(err, ErrTimeout) { // killed before it started: a Result all the same

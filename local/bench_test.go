@@ -4,6 +4,9 @@ package local_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/sandagent/sandagent"
@@ -11,11 +14,16 @@ import (
 )
 
 // Run with: go test -run '^$' -bench . -benchmem ./local/
+//
+// SANDAGENT_BENCH_HOST_PROCS=1000 starts that many unrelated processes on
+// the host for each benchmark, so the figures show whether a cost grows
+// with the host's processes (it must grow with the sandbox's only).
 
 // benchSandbox returns a Sandbox in a fresh directory and, attached, its
 // first Handle (destroyed when the benchmark ends).
 func benchSandbox(b *testing.B, opts ...local.Option) (*local.Sandbox, *sandagent.Handle) {
 	b.Helper()
+	hostProcesses(b)
 	sb, err := local.New(append(opts, local.WithDir(b.TempDir()))...)
 	if err != nil {
 		b.Fatal(err)
@@ -26,6 +34,19 @@ func benchSandbox(b *testing.B, opts ...local.Option) (*local.Sandbox, *sandagen
 	}
 	b.Cleanup(func() { _ = h.Destroy(context.Background()) })
 	return sb, h
+}
+
+// hostProcesses starts $SANDAGENT_BENCH_HOST_PROCS sleeping processes
+// outside any sandbox, killed when the benchmark ends.
+func hostProcesses(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("SANDAGENT_BENCH_HOST_PROCS"))
+	for range n {
+		cmd := exec.Command("sleep", "3600")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
 }
 
 func BenchmarkCreate(b *testing.B) {
@@ -42,9 +63,15 @@ func BenchmarkCreate(b *testing.B) {
 	}
 }
 
-func BenchmarkAttachReuse(b *testing.B) {
+func BenchmarkAttachReuse(b *testing.B) { benchAttachReuse(b) }
+
+// BenchmarkAttachReuseConfined is BenchmarkAttachReuse in the
+// confined-directory mode, whose processes are found among the host's.
+func BenchmarkAttachReuseConfined(b *testing.B) { benchAttachReuse(b, local.WithConfinedDir()) }
+
+func benchAttachReuse(b *testing.B, opts ...local.Option) {
 	ctx := context.Background()
-	sb, _ := benchSandbox(b, local.WithName("reuse"))
+	sb, _ := benchSandbox(b, append(opts, local.WithName("reuse"))...)
 	for b.Loop() {
 		if _, err := sb.Attach(ctx); err != nil {
 			b.Fatal(err)
@@ -63,9 +90,15 @@ func BenchmarkExec(b *testing.B) {
 	}
 }
 
-func BenchmarkPauseResume(b *testing.B) {
+func BenchmarkPauseResume(b *testing.B) { benchPauseResume(b) }
+
+// BenchmarkPauseResumeConfined is BenchmarkPauseResume in the
+// confined-directory mode.
+func BenchmarkPauseResumeConfined(b *testing.B) { benchPauseResume(b, local.WithConfinedDir()) }
+
+func benchPauseResume(b *testing.B, opts ...local.Option) {
 	ctx := context.Background()
-	sb, h := benchSandbox(b, local.WithName("pause"))
+	sb, h := benchSandbox(b, append(opts, local.WithName("pause"))...)
 	// A live process, so that pausing has something to stop.
 	if _, err := h.Start(ctx, &sandagent.Cmd{Args: []string{"sleep", "600"}}); err != nil {
 		b.Fatal(err)

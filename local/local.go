@@ -1,9 +1,8 @@
 //go:build unix
 
 // Package local is the embedded default provider: sandboxes on this
-// machine, with no account and no network. A sandbox is a directory (its
-// Workdir) plus the processes started in it; it survives the process that
-// created it, so a program that attaches the same name again finds its
+// machine, with no account and no network. A sandbox survives the process
+// that created it, so a program that attaches the same name again finds its
 // files, and (if it was paused) its processes.
 //
 // Reuse rule: WithName attaches by name. The same name gives the same
@@ -12,26 +11,58 @@
 // Started. No name creates a new sandbox on every Attach. WithID reattaches
 // by the id from Handle.ID and fails with ErrNotFound if it is gone.
 //
-// Paths: Workdir is a real directory on this machine, so a path names the
-// same file for the Handle's file methods and for commands. Relative paths
-// resolve against Workdir; absolute paths must lie inside it. A path that
-// leaves it, lexically or through a symlink, is ErrInvalid (the one
-// exception: mounted volumes, WithVolume).
+// # What a local sandbox is
 //
-// Processes run as the calling user, in their own process group, with a
-// small environment (PATH, HOME=Workdir, SHELL, LANG, and
-// SANDAGENT_SANDBOX_ID, the sandbox's id) plus WithEnv and
-// Cmd.Env: the caller's environment, which may hold secrets, is not passed
-// on. Without WithIsolation they can reach the whole machine: a local
-// sandbox confines paths, not programs. Their output is streamed to the
-// process that started them; one that outlives it and writes output gets
-// SIGPIPE.
+// On Linux, run as root, each sandbox has a filesystem root of its own, as
+// a provider's VM or container has:
 //
-// Lifecycle: Pause stops every process with SIGSTOP (memory kept), Stop
-// kills them (files kept), Destroy deletes the directory. WithTimeout stops
-// (or with WithAutoPause, pauses) a sandbox that many seconds after its
-// last Attach or SetTimeout; the check is lazy, made by the next operation
-// on it from any process.
+//   - Absolute paths mean what they mean in the sandbox, for the Handle's
+//     file methods and for commands alike: Workdir and $HOME are
+//     /home/user (WithHome), Cmd.Dir "/tmp" runs in its /tmp.
+//   - Isolated: its /tmp (private to it), /dev/shm, and every write it
+//     makes anywhere (/usr/local, /etc, ...): the host's root file system is
+//     the lower layer of an overlay whose upper layer is the sandbox's, so
+//     writes stay in the sandbox and the host never sees them. The
+//     directory holding every sandbox's state is hidden from it. No
+//     symlink leads the file methods out of it, even one a process of the
+//     sandbox swaps during the call.
+//   - Shared with the host: the rest of the host's root file system, read
+//     through the overlay (so sh, python3 and the host's tools run), /dev,
+//     /proc and /sys, the network, the process table and the user:
+//     commands run as root, and a root process that means harm can reach
+//     the host (mount, /proc/1/root). It isolates files, not a hostile
+//     program. WithIsolation adds PID and network namespaces per command.
+//   - Volumes (WithVolume) are host directories mounted at their paths.
+//   - Its processes are in a cgroup of their own (under this process's
+//     cgroup v2), which Pause freezes, Stop and Destroy kill: the cost grows
+//     with the sandbox's processes, not the host's. A small init process
+//     (a shell that sleeps) holds its mounts while it runs.
+//
+// Elsewhere (not root, macOS, no overlay, no writable cgroup v2) a sandbox
+// runs in the confined-directory mode: its Workdir is a directory of this
+// machine, absolute paths must lie inside it (the one exception: volumes,
+// symlinked in), and a path that leaves it, lexically or through a symlink,
+// is ErrInvalid, with an error that says the sandbox is confined.
+// Processes run as the calling user and can reach the whole machine; /tmp
+// is the host's. RootSupport tells which mode this machine gives and why,
+// WithLogger logs it once per confined create, and WithConfinedDir asks
+// for this mode anywhere. Unprivileged user namespaces are not used yet.
+//
+// In both modes processes run in their own process group, with a small
+// environment (PATH, HOME=Workdir, SHELL, LANG, and SANDAGENT_SANDBOX_ID,
+// the sandbox's id) plus WithEnv and Cmd.Env: the caller's environment,
+// which may hold secrets, is not passed on. Their output is streamed to
+// the process that started them; one that outlives it and writes output
+// gets SIGPIPE. A command ends when its output ends: Exec waits for a
+// background child that keeps stdout open (`server &`) until it exits;
+// start one with Start, or redirect its output (`server >log 2>&1 &`), to
+// leave it running.
+//
+// Lifecycle: Pause freezes every process (memory kept), Stop kills them
+// (files kept), Destroy deletes the sandbox. WithTimeout stops (or with
+// WithAutoPause, pauses) a sandbox that many seconds after its last Attach
+// or SetTimeout; the check is lazy, made by the next operation on it from
+// any process.
 //
 // Ports, terminals, forks: Handle.URL is http://127.0.0.1:<port>, as the
 // processes share this machine's network (with WithIsolation they have a
@@ -45,7 +76,14 @@
 // copied.
 //
 // State lives under the directory given by WithDir, else
-// $SANDAGENT_LOCAL_DIR, else os.UserCacheDir()/sandagent.
+// $SANDAGENT_LOCAL_DIR, else os.UserCacheDir()/sandagent: sandboxes/<id>
+// holds a sandbox's state file, its upper layer (fs/upper: every file it
+// wrote), its /tmp (fs/tmp) or, confined, its work tree. Delete a sandbox
+// with Handle.Destroy, Sandbox.Kill or `sandagent kill`, leaks with
+// `sandagent reap`; deleting the directory by hand leaves running
+// processes and cgroups behind, so destroy first. A creation cut short
+// leaves either a sandbox that Managed lists or a hidden directory that
+// the next listing removes.
 //
 // Handle.As offers nothing for local sandboxes.
 package local
@@ -82,6 +120,8 @@ type Sandbox struct {
 	timeout   time.Duration
 	autoPause bool
 	isolate   bool
+	home      string
+	confined  bool
 	snapshot  string
 	logger    *slog.Logger
 	tp        trace.TracerProvider
@@ -189,12 +229,33 @@ func WithAutoPause(on bool) Option {
 	return func(s *Sandbox) error { s.autoPause = on; return nil }
 }
 
-// WithIsolation runs the sandbox's processes in their own PID, mount and
-// network namespaces (no network but loopback, which is down). It needs
-// Linux and either root or unprivileged user namespaces; elsewhere Attach
-// fails with ErrUnsupported. The file system is still the host's.
+// WithIsolation runs each command in its own PID, mount and network
+// namespaces (no network but loopback, which is down). It needs Linux and
+// either root or unprivileged user namespaces; elsewhere Attach fails with
+// ErrUnsupported. Files are the sandbox's, as without it (see the package
+// doc).
 func WithIsolation() Option {
 	return func(s *Sandbox) error { s.isolate = true; return nil }
+}
+
+// WithHome sets the workdir and $HOME of a sandbox this Attach creates, as
+// its processes see it (default "/home/user"). It applies to sandboxes with
+// a root of their own; a confined one's workdir is its directory.
+func WithHome(dir string) Option {
+	return func(s *Sandbox) error {
+		if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
+			return sandagent.Errorf(sandagent.ErrInvalid, "home %q: want a clean absolute path other than /", dir)
+		}
+		s.home = dir
+		return nil
+	}
+}
+
+// WithConfinedDir creates the sandbox in the confined-directory mode even
+// where it could have a root of its own: its workdir is a directory of this
+// machine, and paths must lie inside it (see the package doc).
+func WithConfinedDir() Option {
+	return func(s *Sandbox) error { s.confined = true; return nil }
 }
 
 // WithLogger logs every operation at debug level (default: no logging).
@@ -294,9 +355,13 @@ func (s *Sandbox) create(ctx context.Context, e *engine.Engine) (*sandagent.Hand
 	sb, err := s.newSandbox(e, engine.Spec{
 		Name: s.name, Env: s.env, Labels: labels, Volumes: s.volumes,
 		Timeout: s.timeout, AutoPause: s.autoPause, Isolate: s.isolate,
+		Home: s.home, Confined: s.confined,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !sb.Rooted() && !s.confined && s.logger != nil {
+		s.logger.Warn("local: "+e.RootSupport().Error(), "sandbox", sb.ID())
 	}
 	if s.name != "" {
 		err = e.BindName(s.name, sb.ID())

@@ -53,6 +53,7 @@ func attach(t *testing.T, opts ...local.Option) *sandagent.Handle {
 
 func TestEightProcessesAttachingOneNameGetOneSandbox(t *testing.T) {
 	dir := t.TempDir()
+	t.Cleanup(func() { destroyAll(t, dir) })
 	const n = 8
 	outs := make([]string, n)
 	errs := make([]error, n)
@@ -84,8 +85,18 @@ func TestEightProcessesAttachingOneNameGetOneSandbox(t *testing.T) {
 	require.Equal(t, 1, created, "one creator: %v", outs)
 }
 
+// destroyAll destroys every sandbox under dir.
+func destroyAll(t *testing.T, dir string) {
+	sb, err := local.New(local.WithDir(dir))
+	require.NoError(t, err)
+	for info, err := range sb.Managed(context.Background()) {
+		require.NoError(t, err)
+		require.NoError(t, sb.Kill(context.Background(), info.ID))
+	}
+}
+
 func TestPathsCannotEscape(t *testing.T) {
-	h := attach(t, local.WithDir(t.TempDir()))
+	h := attach(t, local.WithDir(t.TempDir()), local.WithConfinedDir())
 	ctx := t.Context()
 	outside := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600))
@@ -179,7 +190,7 @@ func TestTimeoutStopsLazily(t *testing.T) {
 func TestTimeoutAutoPauseKeepsProcesses(t *testing.T) {
 	dir := t.TempDir()
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	opts := []local.Option{local.WithDir(dir), local.WithName("ap"), local.WithTimeout(time.Minute), local.WithAutoPause(true), local.WithClock(c.now)}
+	opts := []local.Option{local.WithDir(dir), local.WithName("ap"), local.WithTimeout(time.Minute), local.WithAutoPause(true), local.WithClock(c.now), local.WithConfinedDir()}
 	h := attach(t, opts...)
 	ctx := t.Context()
 	p, err := h.Start(ctx, &sandagent.Cmd{Args: []string{"sleep", "600"}})

@@ -14,7 +14,12 @@ import (
 
 func TestConformance(t *testing.T) {
 	dir := t.TempDir()
+	lacks := map[sandboxtest.Capability]string{}
+	if err := local.RootSupport(dir); err != nil {
+		lacks[sandboxtest.Root] = err.Error()
+	}
 	sandboxtest.Run(t, sandboxtest.Factory{
+		Lacks: lacks,
 		New: func(t *testing.T, o sandboxtest.Options) sandagent.Sandbox {
 			opts := []local.Option{local.WithDir(dir)}
 			if o.Name != "" {

@@ -14,6 +14,17 @@ import (
 
 var _ sandagent.Manager = (*Sandbox)(nil)
 
+// RootSupport reports why sandboxes created under dir get no filesystem
+// root of their own here (nil: they do): the one line that says a local
+// sandbox runs in the confined-directory mode, and why.
+func RootSupport(dir string) error {
+	e, err := engine.Open(dir)
+	if err != nil {
+		return wrap("root", err)
+	}
+	return e.RootSupport()
+}
+
 // Managed lists the sandboxes in the configuration's directory that this
 // library created (all of them, in practice), in every state.
 func (s *Sandbox) Managed(ctx context.Context) iter.Seq2[sandagent.Info, error] {

@@ -16,7 +16,9 @@
 // cancellation that really kills, stdin, signals), binary-safe files, the
 // lifecycle (pause, resume, stop, start, close, destroy), concurrency,
 // ports reached through Handle.URL, terminals (StartPTY), Fork and
-// Snapshot and, against an emulator, faults.
+// Snapshot, a filesystem root of each sandbox's own (Root), complete output
+// (a slow writer, 1,000 concurrent commands) and, against an emulator,
+// faults.
 // A capability the provider lacks is declared in Factory.Lacks with the
 // reason: the suite checks that it fails with ErrUnsupported and skips its
 // tests, saying why. Nothing is skipped silently.
@@ -76,6 +78,13 @@ const (
 	// whose create's answer is lost (its ctx ended after the service acted)
 	// finds what it made and destroys it.
 	AttachToken Capability = "attach-token"
+	// Root: each sandbox has a filesystem root of its own, as on the
+	// provider: absolute paths mean the provider's, /tmp is its own, a write
+	// anywhere stays in it, no symlink leads out of it.
+	Root Capability = "root"
+	// ManyExecs: 1,000 concurrent commands on one sandbox all complete,
+	// three times over (checked where the provider has a Root).
+	ManyExecs Capability = "many-execs"
 )
 
 // Options says which sandbox the Factory's New should attach to.
@@ -125,6 +134,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Attach", s.testAttach)
 	t.Run("Exec", s.testExec)
 	t.Run("Files", s.testFiles)
+	t.Run("Root", s.testRoot)
+	t.Run("OutputComplete", s.testOutputComplete)
 	t.Run("Lifecycle", s.testLifecycle)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Capabilities", s.testCapabilities)

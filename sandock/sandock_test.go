@@ -90,6 +90,7 @@ func conformance(t *testing.T, lacks map[sandboxtest.Capability]string, opts ...
 			sandboxtest.SetTimeout:   "activeDeadlineSeconds is set at create only; the API cannot extend it",
 			sandboxtest.Stdin:        "the shell API takes stdin only as one string before the command runs, not as a stream",
 			sandboxtest.BinaryOutput: "output streams as JSON strings in SSE events: bytes that are not UTF-8 become U+FFFD",
+			sandboxtest.Root:         "the emulator still runs its sandboxes in the engine's confined-directory mode",
 			sandboxtest.URL:          "not wired in yet: Sandock's preview-url route",
 			sandboxtest.PTY:          "not wired in yet: Sandock's PTY websocket",
 			sandboxtest.Fork:         "the Sandock API has no fork",

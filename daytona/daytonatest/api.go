@@ -328,6 +328,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 	}
 	var engVols []engine.Volume
 	homeVol := ""
+	rooted := s.eng.RootSupport() == nil
 	mounts := make([]mount, 0, len(req.Volumes))
 	for _, m := range req.Volumes {
 		v := s.findVolume(m.VolumeID, false)
@@ -347,7 +348,9 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 		if m.Subpath != "" {
 			host = filepath.Join(host, filepath.FromSlash(m.Subpath))
 		}
-		if rel := relMount(m.MountPath); rel == "" {
+		if rooted { // a root of its own: volumes are mounted at their paths
+			engVols = append(engVols, engine.Volume{HostDir: host, MountPath: path.Clean(m.MountPath)})
+		} else if rel := relMount(m.MountPath); rel == "" {
 			homeVol = host
 		} else {
 			engVols = append(engVols, engine.Volume{HostDir: host, MountPath: rel})
@@ -355,7 +358,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 		mounts = append(mounts, mount{VolumeID: v.id, MountPath: m.MountPath, Subpath: m.Subpath})
 	}
 	labels := cloneMap(req.Labels)
-	esb, err := s.eng.Create(engine.Spec{ID: id, Name: name, Env: req.Env, Labels: labels, Volumes: engVols}, s.Clock.Now)
+	esb, err := s.eng.Create(engine.Spec{ID: id, Name: name, Env: req.Env, Labels: labels, Volumes: engVols, Home: Home, Confined: !rooted}, s.Clock.Now)
 	if err == nil && homeVol != "" {
 		err = mountHome(esb, homeVol, engVols)
 	}

@@ -86,6 +86,9 @@ func (s *Server) tb(h func(w http.ResponseWriter, r *http.Request, t tbCtx)) htt
 }
 
 func realWork(e *engine.Sandbox) string {
+	if e.Rooted() { // the sandbox's own path, not the host's
+		return e.Workdir()
+	}
 	if p, err := filepath.EvalSymlinks(e.Workdir()); err == nil {
 		return p
 	}

@@ -271,7 +271,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, body newSandbox, timeout t
 	}
 	id := newSandboxID()
 	// E2B_SANDBOX_ID, which every process carries, is the engine's marker.
-	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, MarkerVar: "E2B_SANDBOX_ID"}, s.Clock.Now)
+	eng, err := s.eng.Create(engine.Spec{ID: id, Labels: body.Metadata, Home: "/home/user", MarkerVar: "E2B_SANDBOX_ID"}, s.Clock.Now)
 	if err != nil {
 		writeAPIError(w, http.StatusInternalServerError, "Failed to create sandbox")
 		return

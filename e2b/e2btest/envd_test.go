@@ -13,8 +13,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +43,7 @@ type events struct {
 	stdout, stderr string
 	data           int
 	keepalives     int
+	afterData      int // keepalives after the first data event
 	end            *process.ProcessEvent_EndEvent
 	err            error
 }
@@ -65,6 +64,9 @@ func collect[T interface{ GetEvent() *process.ProcessEvent }](s interface {
 			ev.stderr += string(e.Data.GetStderr())
 		case *process.ProcessEvent_Keepalive:
 			ev.keepalives++
+			if ev.data > 0 {
+				ev.afterData++
+			}
 		case *process.ProcessEvent_End:
 			ev.end = e.End
 		}
@@ -120,7 +122,7 @@ func TestExecEnvCwd(t *testing.T) {
 	h := home(s, c.SandboxID)
 	assert.Equal(t, fmt.Sprintf("%s|%s|user|sandbox|request\n", h, h), ev.stdout)
 
-	require.NoError(t, os.Mkdir(filepath.Join(h, "sub"), 0o755))
+	run(t, pc, &process.StartRequest{Process: bash("mkdir sub")})
 	cfg = bash("pwd")
 	cfg.Cwd = new(string)
 	*cfg.Cwd = "sub"
@@ -330,7 +332,7 @@ func TestFilesystemRPC(t *testing.T) {
 	_, err = fc.MakeDir(ctx, connect.NewRequest(&filesystem.MakeDirRequest{Path: "a/b"}))
 	assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err))
 
-	require.NoError(t, os.WriteFile(filepath.Join(h, "a/b/f.txt"), []byte("12345"), 0o644))
+	run(t, processClient(s, c), &process.StartRequest{Process: bash("printf 12345 > a/b/f.txt")})
 	st, err := fc.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: "~/a/b/f.txt"}))
 	require.NoError(t, err)
 	assert.Equal(t, filesystem.FileType_FILE_TYPE_FILE, st.Msg.Entry.Type)
@@ -361,7 +363,7 @@ func TestFilesystemRPC(t *testing.T) {
 	_, err = fc.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: "c/g.txt"}))
 	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err))
 	_, err = fc.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: "/etc/passwd"}))
-	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "outside the sandbox")
+	assert.NoError(t, err, "the sandbox's own /etc")
 	_, err = fc.CreateWatcher(ctx, connect.NewRequest(&filesystem.CreateWatcherRequest{Path: "a"}))
 	assert.Equal(t, connect.CodeUnimplemented, connect.CodeOf(err))
 }

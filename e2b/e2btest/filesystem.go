@@ -21,6 +21,7 @@ import (
 	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem"
 	"github.com/sandagent/sandagent/e2b/internal/envd/filesystem/filesystemconnect"
+	"github.com/sandagent/sandagent/internal/engine"
 )
 
 // filesystemService is envd's filesystem.Filesystem service; watching is
@@ -66,7 +67,7 @@ func rpcError(err error) error {
 
 // entryInfo describes the file at host (not following a final symlink,
 // whose target's type and mode it reports) as envd does, under the name p.
-func entryInfo(p, host string) (*filesystem.EntryInfo, error) {
+func entryInfo(eng *engine.Sandbox, p, host string) (*filesystem.EntryInfo, error) {
 	fi, err := os.Lstat(host)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -85,15 +86,16 @@ func entryInfo(p, host string) (*filesystem.EntryInfo, error) {
 	e.Type = fileType(mode)
 	if mode&fs.ModeSymlink != 0 {
 		// The target's type and permissions (envd never sends
-		// FILE_TYPE_SYMLINK); a broken link is UNSPECIFIED, mode 0.
-		target, err := filepath.EvalSymlinks(host)
+		// FILE_TYPE_SYMLINK), as the sandbox sees it; a broken link is
+		// UNSPECIFIED, mode 0.
+		target, err := eng.RealPath(p)
 		if err != nil {
-			target = host
+			target = p
 		}
 		e.SymlinkTarget = &target
 		mode, e.Type = 0, filesystem.FileType_FILE_TYPE_UNSPECIFIED
-		if ti, err := os.Stat(target); err == nil {
-			mode, e.Type = ti.Mode(), fileType(ti.Mode())
+		if ti, err := eng.Stat(p); err == nil {
+			mode, e.Type = ti.Info.Mode(), fileType(ti.Info.Mode())
 		}
 	}
 	e.Mode = uint32(mode.Perm())
@@ -131,7 +133,7 @@ func (filesystemService) Stat(ctx context.Context, req *connect.Request[filesyst
 	if err != nil {
 		return nil, err
 	}
-	e, err := entryInfo(p, host)
+	e, err := entryInfo(sandboxOf(ctx).eng, p, host)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +156,7 @@ func (filesystemService) MakeDir(ctx context.Context, req *connect.Request[files
 	if err := sandboxOf(ctx).eng.MakeDir(p); err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
-	e, err := entryInfo(p, host)
+	e, err := entryInfo(sandboxOf(ctx).eng, p, host)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +181,7 @@ func (filesystemService) Move(ctx context.Context, req *connect.Request[filesyst
 		}
 		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("error renaming: %w", err))
 	}
-	e, err := entryInfo(p, dst)
+	e, err := entryInfo(sandboxOf(ctx).eng, p, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +214,7 @@ func (filesystemService) ListDir(ctx context.Context, req *connect.Request[files
 		if strings.HasPrefix(d.Name(), ".sandagent-") { // an upload in progress
 			return nil
 		}
-		e, err := entryInfo(filepath.Join(p, rel), path)
+		e, err := entryInfo(sandboxOf(ctx).eng, filepath.Join(p, rel), path)
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return nil
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,9 +120,7 @@ func decode(t *testing.T, s string, v any) {
 }
 
 // home is the sandbox's home directory: its engine work tree.
-func home(s *e2btest.Server, id string) string {
-	return filepath.Join(s.Dir(), "sandboxes", id, "work")
-}
+func home(*e2btest.Server, string) string { return "/home/user" }
 
 // envdTransport adds the proxy's routing headers (and an access token) to
 // every request, as the SDKs do.

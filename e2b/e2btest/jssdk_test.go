@@ -47,17 +47,18 @@ try {
   check(e.exitCode === 3 && e.stderr === 'oops\n', 'exit error: ' + e);
 }
 
-await again.files.write('notes/hello.txt', 'hello from js');
-check((await again.files.read('notes/hello.txt')) === 'hello from js', 'text round trip');
+await again.files.write('/home/user/notes/hello.txt', 'hello from js');
+check((await again.files.read('/home/user/notes/hello.txt')) === 'hello from js', 'text round trip');
 const bin = new Uint8Array(256).map((_, i) => i);
-await again.files.write('bin.dat', bin.buffer);
+await again.files.write('/home/user/bin.dat', bin.buffer);
 const back = await again.files.read('bin.dat', { format: 'bytes' });
 check(back.length === 256 && back.every((b, i) => b === i), 'binary round trip');
-check((await again.commands.run('cat notes/hello.txt')).stdout === 'hello from js', 'commands see the file');
-check(await again.files.exists('notes'), 'exists');
-check((await again.files.list('notes')).map((e) => e.name).join() === 'hello.txt', 'list dir');
+const seen = await again.commands.run('cat /home/user/notes/hello.txt; pwd >&2', { cwd: '/tmp' });
+check(seen.stdout === 'hello from js' && seen.stderr === '/tmp\n', 'commands see the file, cwd /tmp: ' + JSON.stringify(seen));
+check(await again.files.exists('/home/user/notes'), 'exists');
+check((await again.files.list('/home/user/notes')).map((e) => e.name).join() === 'hello.txt', 'list dir');
 
-const url = await again.downloadUrl('notes/hello.txt', { useSignatureExpiration: 60 });
+const url = await again.downloadUrl('/home/user/notes/hello.txt', { useSignatureExpiration: 60 });
 const signed = await fetch(url, { headers: { 'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': '49983' } });
 check(signed.status === 200 && (await signed.text()) === 'hello from js', 'signed download ' + signed.status);
 
@@ -65,7 +66,7 @@ check((await again.pause()) === true, 'pause');
 check((await Sandbox.getInfo(sbx.sandboxId, { apiKey })).state === 'paused', 'paused state');
 check((await again.isRunning()) === false, 'not running while paused');
 const resumed = await Sandbox.connect(sbx.sandboxId, { apiKey });
-check((await resumed.files.read('notes/hello.txt')) === 'hello from js', 'file kept across pause');
+check((await resumed.files.read('/home/user/notes/hello.txt')) === 'hello from js', 'file kept across pause');
 check((await resumed.isRunning()) === true, 'running after connect');
 
 check((await resumed.kill()) === true, 'kill');

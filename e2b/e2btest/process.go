@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sandagent/sandagent"
 	"github.com/sandagent/sandagent/e2b/internal/envd/process"
 	"github.com/sandagent/sandagent/internal/engine"
 )
@@ -286,7 +287,7 @@ func (s *Server) spawn(sb *sandbox, req *connect.Request[process.StartRequest]) 
 	if err != nil {
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	if _, err := os.Stat(cwd); errors.Is(err, os.ErrNotExist) {
+	if _, err := sb.eng.Stat(cwd); errors.Is(err, sandagent.ErrNotFound) {
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("cwd '%s' does not exist", cwd))
 	}
 	home := sb.eng.Workdir()

@@ -3,6 +3,7 @@
 package integration_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -92,7 +93,7 @@ func TestRunTask(t *testing.T) {
 				require.NoError(t, err)
 				h, err := sb.Attach(t.Context())
 				require.NoError(t, err)
-				t.Cleanup(func() { _ = h.Destroy(t.Context()) })
+				t.Cleanup(func() { _ = h.Destroy(context.Background()) })
 				return h
 			}
 

@@ -19,10 +19,18 @@ import (
 // tree) to the real host path, following symlinks except, with noFollow,
 // in the last element. A path outside the work tree, or one that leads out
 // of it through a symlink (other than into a mounted volume), is ErrInvalid.
+//
+// In a rooted sandbox, p is a path of the sandbox (relative to its
+// workdir), and the host path returned lies under /proc/<init>/root. The
+// host path is for callers that need one; between Resolve and their use of
+// it the sandbox may swap a symlink: the methods below never go through one.
 func (sb *Sandbox) Resolve(p string, noFollow bool) (string, error) {
+	if sb.rooted {
+		return sb.rootedResolve(p, noFollow)
+	}
 	p = filepath.Clean(p)
 	if !within(sb.work, p) {
-		return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q is outside the sandbox's directory %s", p, sb.work)
+		return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q is outside the sandbox's directory %s (%s)", p, sb.work, confinedNote)
 	}
 	m, err := sb.Meta()
 	if err != nil {
@@ -49,6 +57,19 @@ func (sb *Sandbox) Resolve(p string, noFollow bool) (string, error) {
 		}
 	}
 	return "", sandagent.Errorf(sandagent.ErrInvalid, "path %q leads out of the sandbox through a symlink", p)
+}
+
+// confinedNote ends the error for a path outside a confined sandbox: the
+// one line that says which mode the sandbox is in.
+const confinedNote = "the sandbox is confined to a directory of the host: it has no filesystem root of its own"
+
+// RealPath returns p with its symlinks resolved, as the sandbox sees it (a
+// host path in the confined-directory mode, where the two are one).
+func (sb *Sandbox) RealPath(p string) (string, error) {
+	if sb.rooted {
+		return sb.rootedRealPath(p, false)
+	}
+	return sb.Resolve(p, false)
 }
 
 // evalExisting resolves the symlinks of the longest existing prefix of p
@@ -100,6 +121,9 @@ func mapErr(p string, err error) error {
 
 // Open opens the file at p for reading.
 func (sb *Sandbox) Open(p string) (io.ReadCloser, error) {
+	if sb.rooted {
+		return sb.rootedOpen(p)
+	}
 	real, err := sb.Resolve(p, false)
 	if err != nil {
 		return nil, err
@@ -118,6 +142,9 @@ func (sb *Sandbox) Open(p string) (io.ReadCloser, error) {
 // Write replaces the file at p with r's contents, atomically: readers see
 // the old file or the new one, never a part. Parents are created.
 func (sb *Sandbox) Write(p string, r io.Reader) error {
+	if sb.rooted {
+		return sb.rootedWrite(p, r)
+	}
 	real, err := sb.Resolve(p, false)
 	if err != nil {
 		return err
@@ -161,6 +188,9 @@ type FileInfo struct {
 
 // Stat describes the file at p, following symlinks.
 func (sb *Sandbox) Stat(p string) (FileInfo, error) {
+	if sb.rooted {
+		return sb.rootedStat(p)
+	}
 	real, err := sb.Resolve(p, false)
 	if err != nil {
 		return FileInfo{}, err
@@ -174,6 +204,9 @@ func (sb *Sandbox) Stat(p string) (FileInfo, error) {
 
 // ListDir lists the directory at p; symlinks are reported as such.
 func (sb *Sandbox) ListDir(p string) ([]FileInfo, error) {
+	if sb.rooted {
+		return sb.rootedListDir(p)
+	}
 	real, err := sb.Resolve(p, false)
 	if err != nil {
 		return nil, err
@@ -198,6 +231,9 @@ func (sb *Sandbox) ListDir(p string) ([]FileInfo, error) {
 
 // MakeDir creates the directory at p and its parents.
 func (sb *Sandbox) MakeDir(p string) error {
+	if sb.rooted {
+		return sb.rootedMakeDir(p)
+	}
 	real, err := sb.Resolve(p, false)
 	if err != nil {
 		return err
@@ -211,6 +247,9 @@ func (sb *Sandbox) MakeDir(p string) error {
 // Remove removes the file or tree at p (a symlink itself, not its target).
 // The work tree and volume mount points cannot be removed.
 func (sb *Sandbox) Remove(p string) error {
+	if sb.rooted {
+		return sb.rootedRemove(p)
+	}
 	real, err := sb.Resolve(p, true)
 	if err != nil {
 		return err

@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A process whose group leader has exited (`cmd &` from a command that
-// returned) is still the sandbox's: Pause stops it before returning.
+// In the confined-directory mode, a process whose group leader has exited
+// (`cmd &` from a command that returned) is still the sandbox's: Pause
+// stops it before returning.
 func TestPauseStopsOrphanedGroupMembers(t *testing.T) {
 	e, err := Open(t.TempDir())
 	require.NoError(t, err)
-	sb, err := e.Create(Spec{}, nil)
+	sb, err := e.Create(Spec{Confined: true}, nil)
 	require.NoError(t, err)
 	defer sb.Destroy()
 
@@ -43,10 +44,10 @@ func TestPauseStopsOrphanedGroupMembers(t *testing.T) {
 func TestStaleRecordSparesAnotherSandboxsGroup(t *testing.T) {
 	e, err := Open(t.TempDir())
 	require.NoError(t, err)
-	a, err := e.Create(Spec{}, nil)
+	a, err := e.Create(Spec{Confined: true}, nil)
 	require.NoError(t, err)
 	defer a.Destroy()
-	b, err := e.Create(Spec{}, nil)
+	b, err := e.Create(Spec{Confined: true}, nil)
 	require.NoError(t, err)
 	defer b.Destroy()
 

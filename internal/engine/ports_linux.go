@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,7 @@ func (sb *Sandbox) ListensOn(port int) bool {
 	if len(inodes) == 0 {
 		return false
 	}
-	for _, pid := range marked(sb.marker()) {
+	for _, pid := range sb.pids() {
 		dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 		fds, err := os.ReadDir(dir)
 		if err != nil {
@@ -31,6 +32,29 @@ func (sb *Sandbox) ListensOn(port int) bool {
 		}
 	}
 	return false
+}
+
+// pids returns the sandbox's processes: those of its cgroup when it has a
+// root of its own, else those carrying its marker.
+func (sb *Sandbox) pids() []int {
+	m, err := sb.readMeta()
+	if err != nil {
+		return nil
+	}
+	if !m.Rooted {
+		return marked(sb.marker())
+	}
+	b, err := os.ReadFile(filepath.Join(m.Cgroup, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // listening returns the inodes of the TCP sockets listening on port.

@@ -19,18 +19,24 @@ import (
 // paths: every call reads the state file, so changes made by other
 // processes are seen at once. Methods are safe for concurrent use.
 type Sandbox struct {
-	e    *Engine
-	id   string
-	dir  string
-	work string
-	now  Clock
+	e      *Engine
+	id     string
+	dir    string
+	work   string // the workdir: on the host, or, rooted, in the sandbox
+	rooted bool
+	now    Clock
 }
 
 // ID returns the sandbox's id.
 func (sb *Sandbox) ID() string { return sb.id }
 
-// Workdir returns the absolute path of the sandbox's work tree.
+// Workdir returns the absolute path of the sandbox's workdir: as the
+// sandbox sees it when it has a root of its own (Rooted), else on the host.
 func (sb *Sandbox) Workdir() string { return sb.work }
+
+// Rooted reports whether the sandbox has a filesystem root of its own, so
+// that its paths are not the host's.
+func (sb *Sandbox) Rooted() bool { return sb.rooted }
 
 // Meta returns the sandbox's state, first applying an expired timeout.
 func (sb *Sandbox) Meta() (Meta, error) {
@@ -63,10 +69,10 @@ func (sb *Sandbox) change(fn func(m *Meta) error) error {
 	}
 	if sb.expired(m) {
 		if m.AutoPause {
-			sb.signalAll(syscall.SIGSTOP)
+			sb.signalAll(m, syscall.SIGSTOP)
 			m.State = Paused
 		} else {
-			sb.killAll()
+			sb.killAll(m)
 			m.State = Stopped
 		}
 	}
@@ -97,7 +103,7 @@ func (sb *Sandbox) Pause() error {
 		case Paused:
 			return nil
 		case Running:
-			sb.signalAll(syscall.SIGSTOP)
+			sb.signalAll(*m, syscall.SIGSTOP)
 			m.State = Paused
 			return nil
 		}
@@ -111,7 +117,9 @@ func (sb *Sandbox) Resume() error {
 	return sb.change(func(m *Meta) error {
 		switch m.State {
 		case Paused, Running:
-			sb.signalAll(syscall.SIGCONT)
+			if m.State == Paused || !m.Rooted { // a running cgroup is not frozen
+				sb.signalAll(*m, syscall.SIGCONT)
+			}
 			m.State = Running
 			sb.restartTimeout(m)
 			return nil
@@ -123,7 +131,7 @@ func (sb *Sandbox) Resume() error {
 // Stop kills every process of the sandbox; its files stay.
 func (sb *Sandbox) Stop() error {
 	return sb.change(func(m *Meta) error {
-		sb.killAll()
+		sb.killAll(*m)
 		m.State = Stopped
 		return nil
 	})
@@ -164,13 +172,21 @@ func (sb *Sandbox) restartTimeout(m *Meta) {
 // sandbox that is gone is not an error.
 func (sb *Sandbox) Destroy() error {
 	err := sb.change(func(m *Meta) error {
-		sb.killAll()
+		if m.Rooted {
+			pid := sb.initPID()
+			if err := cgroupKill(m.Cgroup); err != nil {
+				return err
+			}
+			reapInit(pid)
+		}
+		sb.killAll(*m)
 		return os.Remove(filepath.Join(sb.dir, "meta.json"))
 	})
 	if err != nil && !errors.Is(err, sandagent.ErrNotFound) {
 		return err
 	}
-	// Volumes are symlinks: RemoveAll deletes the links, not the host data.
+	// Volumes are symlinks, or mounts of a namespace that has gone with its
+	// processes: RemoveAll deletes the links, not the host data.
 	return os.RemoveAll(sb.dir)
 }
 
@@ -227,7 +243,21 @@ func (sb *Sandbox) marker() string {
 // signalAll signals the sandbox's process groups and, where the system
 // shows environments, every process carrying the sandbox's marker, even
 // one that left its group (setsid) or whose group's record was lost.
-func (sb *Sandbox) signalAll(sig syscall.Signal) {
+//
+// A rooted sandbox's processes are all in its cgroup: SIGSTOP freezes it,
+// SIGCONT thaws it, at a cost that grows with the sandbox, not the host.
+func (sb *Sandbox) signalAll(m Meta, sig syscall.Signal) {
+	if m.Rooted {
+		switch sig {
+		case syscall.SIGSTOP:
+			if cgroupWrite(m.Cgroup, "cgroup.freeze", "1") == nil {
+				cgroupWait(m.Cgroup, "frozen 1")
+			}
+		case syscall.SIGCONT:
+			_ = cgroupWrite(m.Cgroup, "cgroup.freeze", "0")
+		}
+		return
+	}
 	groups := sb.groups()
 	for _, pg := range groups {
 		_ = syscall.Kill(-pg, sig)
@@ -241,7 +271,14 @@ func (sb *Sandbox) signalAll(sig syscall.Signal) {
 	}
 }
 
-func (sb *Sandbox) killAll() {
+func (sb *Sandbox) killAll(m Meta) {
+	if m.Rooted {
+		pid := sb.initPID()
+		_ = cgroupKill(m.Cgroup)
+		reapInit(pid)
+		_ = os.Remove(filepath.Join(sb.dir, "init"))
+		return
+	}
 	for _, pg := range sb.groups() {
 		_ = syscall.Kill(-pg, syscall.SIGKILL)
 		_ = syscall.Kill(-pg, syscall.SIGCONT) // a stopped group dies only once continued

@@ -352,7 +352,9 @@ func (s *Server) startLocked(sb *sandbox) error {
 			Env:     sb.env,
 			Volumes: sb.mounts,
 			Timeout: sb.lifetime(),
-			// Workdir: Workdir, once the engine gives each sandbox a root.
+			// A confined work tree stands for Workdir (see the package
+			// doc); a root of its own with Home: Workdir is to come.
+			Confined: true,
 		}, s.Clock.Now)
 		if err != nil {
 			return err
