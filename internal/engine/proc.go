@@ -70,10 +70,14 @@ type output struct {
 }
 
 // pipeTo returns the write end to give the command, for w; for nil w, nil
-// (os/exec gives the command /dev/null).
+// (os/exec gives the command /dev/null); for a file, the file itself,
+// which stays the caller's (it reads the other end of its own pipe).
 func (p *Proc) pipeTo(w io.Writer) (io.Writer, error) {
 	if w == nil {
 		return nil, nil
+	}
+	if f, ok := w.(*os.File); ok {
+		return f, nil
 	}
 	r, wf, err := os.Pipe()
 	if err != nil {
