@@ -83,6 +83,17 @@ func run(t *testing.T, pc processconnect.ProcessClient, req *process.StartReques
 	return collect[*process.StartResponse](stream)
 }
 
+// inSandbox runs script in c's sandbox, in its home, and returns its
+// output: the sandbox's files are not the host's.
+func inSandbox(t *testing.T, s *e2btest.Server, c created, script string) string {
+	t.Helper()
+	ev := run(t, processClient(s, c), &process.StartRequest{Process: bash(script)})
+	require.NoError(t, ev.err)
+	require.NotNil(t, ev.end)
+	require.Equal(t, int32(0), ev.end.GetExitCode(), ev.stderr)
+	return ev.stdout
+}
+
 func TestExecAllProtocols(t *testing.T) {
 	s := start(t)
 	c := create(t, s, map[string]any{"secure": true})

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,7 +90,7 @@ func TestEnvdRelativeCwdIsHome(t *testing.T) {
 	c := create(t, s, map[string]any{})
 	pc := processClient(s, c)
 	h := home(s, c.SandboxID)
-	require.NoError(t, os.MkdirAll(h+"/rel/dir", 0o755))
+	inSandbox(t, s, c, "mkdir -p rel/dir")
 	cwd := "rel/dir"
 	ev := run(t, pc, &process.StartRequest{Process: &process.ProcessConfig{Cmd: "pwd", Cwd: &cwd}})
 	require.NoError(t, ev.err)
@@ -155,7 +154,6 @@ func TestEnvdTimeoutKillsThePIDOnly(t *testing.T) {
 	s := start(t)
 	c := create(t, s, map[string]any{})
 	pc := processClient(s, c)
-	h := home(s, c.SandboxID)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	stream, err := pc.Start(ctx, connect.NewRequest(&process.StartRequest{
@@ -165,9 +163,7 @@ func TestEnvdTimeoutKillsThePIDOnly(t *testing.T) {
 	ev := collect[*process.StartResponse](stream)
 	_ = stream.Close()
 	require.Error(t, ev.err)
-	b, err := os.ReadFile(h + "/child.pid")
-	require.NoError(t, err)
-	child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	child, err := strconv.Atoi(strings.TrimSpace(inSandbox(t, s, c, "cat child.pid")))
 	require.NoError(t, err)
 	defer syscall.Kill(child, syscall.SIGKILL)
 	// The pid is gone (List shows live processes only), the child is not.
@@ -184,12 +180,7 @@ func TestEnvdSymlinkTypes(t *testing.T) {
 	s := start(t)
 	c := create(t, s, map[string]any{})
 	fc := filesystemconnect.NewFilesystemClient(envdHTTP(c), s.URL)
-	h := home(s, c.SandboxID)
-	require.NoError(t, os.WriteFile(h+"/f", []byte("abc"), 0o640))
-	require.NoError(t, os.Mkdir(h+"/d", 0o755))
-	for name, target := range map[string]string{"f.link": "f", "d.link": "d", "broken.link": "nowhere"} {
-		require.NoError(t, os.Symlink(target, h+"/"+name))
-	}
+	inSandbox(t, s, c, "printf abc > f && chmod 640 f && mkdir -m 755 d && ln -s f f.link && ln -s d d.link && ln -s nowhere broken.link")
 	for name, want := range map[string]struct {
 		typ  filesystem.FileType
 		mode uint32
@@ -216,9 +207,7 @@ func TestEnvdSymlinkTypes(t *testing.T) {
 func TestEnvdFilesContentSniffed(t *testing.T) {
 	s := start(t)
 	c := create(t, s, map[string]any{})
-	h := home(s, c.SandboxID)
-	require.NoError(t, os.WriteFile(h+"/noext", []byte("plain words\n"), 0o644))
-	require.NoError(t, os.WriteFile(h+"/page.json", []byte("plain words\n"), 0o644))
+	inSandbox(t, s, c, "echo plain words > noext && cp noext page.json")
 	for name, want := range map[string]string{"noext": "text/plain; charset=utf-8", "page.json": "application/json"} {
 		req, err := http.NewRequest(http.MethodGet, s.URL+"/files?path="+name, nil)
 		require.NoError(t, err)
