@@ -4,6 +4,7 @@ package sandocktest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -147,7 +148,9 @@ func (c *command) run(stdout, stderr *bytes.Buffer, w outputs) (outcome, error) 
 		return outcome{code: intp(1), took: time.Since(start)}, nil
 	}
 	c.cmd.Stdout, c.cmd.Stderr = w.writer(stdout, "stdout"), w.writer(stderr, "stderr")
-	p, err := c.eng.Spawn(c.s.ctx, c.cmd)
+	ctx, cancel := context.WithCancel(c.s.ctx)
+	defer cancel()
+	p, err := c.eng.Spawn(ctx, c.cmd)
 	if err != nil {
 		if c.s.mode == Kubernetes { // the exec fails: status Failure
 			w.write(stderr, "stderr", err.Error()+"\n")
@@ -165,6 +168,9 @@ func (c *command) run(stdout, stderr *bytes.Buffer, w outputs) (outcome, error) 
 	case <-timer.C:
 		timedOut = true
 		c.s.timeout(c)
+		// The killed shell's children go with it: the command ends once
+		// its output does, and they would hold it open.
+		cancel()
 	}
 	code, err := p.Wait()
 	w.flush()
