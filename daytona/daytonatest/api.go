@@ -328,7 +328,12 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) {
 	}
 	var engVols []engine.Volume
 	homeVol := ""
-	rooted := s.eng.RootSupport() == nil
+	// Sandboxes stay confined to a host directory for now: the sessions'
+	// command files and FIFOs live in the emulator's directory, which a
+	// sandbox with a root of its own (and its own /tmp) does not see. They
+	// belong in $HOME/.daytona/sessions inside the sandbox, as the daemon
+	// keeps them; until then Root is declared missing for Daytona.
+	rooted := false
 	mounts := make([]mount, 0, len(req.Volumes))
 	for _, m := range req.Volumes {
 		v := s.findVolume(m.VolumeID, false)
